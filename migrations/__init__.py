@@ -1,0 +1,1 @@
+"""Database migrations (Tortoise ORM), shipped as `halo.migrations`."""

@@ -1,0 +1,5 @@
+import sys
+
+from halo.cli import main
+
+sys.exit(main())

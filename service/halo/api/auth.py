@@ -1,0 +1,109 @@
+"""Users and auth: register, login, logout, profile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sanic import Blueprint
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from halo.api.operation import operation
+from halo.api.responses import json_response, no_content
+from halo.api.schemas import LoginRequest, ProfilePatch, RegisterRequest, TokenResponse, UserEnvelope
+from halo.services.auth import AuthService, Session
+
+blueprint = Blueprint("auth", url_prefix="/api/v1/auth")
+
+
+def _service(request: Request) -> AuthService:
+    return request.app.ctx.services.auth
+
+
+def user_json(user: Any) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "username": user.username,
+        "display_name": user.display_name,
+        "bio": user.bio,
+        "avatar_url": user.avatar_url,
+        "is_adult": user.is_adult,
+        "adult_mode": user.adult_mode,
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
+    }
+
+
+def _session_json(session: Session) -> dict[str, Any]:
+    return {
+        "token": session.token.token,
+        "token_type": "Bearer",
+        "expires_in": session.token.expires_in,
+        "user": user_json(session.user),
+    }
+
+
+@blueprint.post("/register")
+@operation(
+    "Create an account and get a token",
+    tag="auth",
+    body=RegisterRequest,
+    responses={201: TokenResponse, 400: None, 409: None, 422: None},
+)
+async def register(request: Request, body: RegisterRequest) -> HTTPResponse:
+    session = await _service(request).register(
+        email=body.email,
+        username=body.username,
+        password=body.password,
+        display_name=body.display_name,
+        is_adult=body.is_adult,
+    )
+    return json_response(_session_json(session), status=201)
+
+
+@blueprint.post("/login")
+@operation(
+    "Exchange email and password for a token",
+    tag="auth",
+    body=LoginRequest,
+    responses={200: TokenResponse, 400: None, 401: None, 422: None},
+    description="Unknown email, wrong password and an over-long password get the same 401.",
+)
+async def login(request: Request, body: LoginRequest) -> HTTPResponse:
+    session = await _service(request).login(email=body.email.lower(), password=body.password)
+    return json_response(_session_json(session))
+
+
+@blueprint.post("/logout")
+@operation(
+    "Revoke the presented token until it expires",
+    tag="auth",
+    auth="required",
+    responses={204: None, 401: None},
+)
+async def logout(request: Request) -> HTTPResponse:
+    await _service(request).logout(request.ctx.principal)
+    return no_content()
+
+
+@blueprint.get("/profile")
+@operation("The caller's profile", tag="auth", auth="required", responses={200: UserEnvelope, 401: None})
+async def profile(request: Request) -> HTTPResponse:
+    user = await _service(request).profile(request.ctx.principal)
+    return json_response({"user": user_json(user)})
+
+
+@blueprint.patch("/profile")
+@operation(
+    "Change the caller's profile",
+    tag="auth",
+    auth="required",
+    body=ProfilePatch,
+    responses={200: UserEnvelope, 400: None, 401: None, 403: None, 422: None},
+    description="Only the named fields change; `null` clears `bio` and `avatar_url`.",
+)
+async def update_profile(request: Request, body: ProfilePatch) -> HTTPResponse:
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    user = await _service(request).update_profile(request.ctx.principal, changes)
+    return json_response({"user": user_json(user)})

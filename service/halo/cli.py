@@ -1,0 +1,153 @@
+"""`halo serve | migrate | check-config | seed`: the operator's entry points."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from functools import partial
+
+from pydantic import ValidationError
+
+from halo import __version__
+from halo.config import Settings, format_validation_error, load_settings
+
+EXIT_CONFIG = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_CONFIG
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        print(f"halo: {format_validation_error(exc)}", file=sys.stderr)
+        return EXIT_CONFIG
+    return int(args.handler(settings, args) or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="halo",
+        description="HALO video platform service. Configuration comes from the environment (see README).",
+    )
+    parser.add_argument("--version", action="version", version=f"halo {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP service",
+        description="Run the HTTP service on HOST:PORT with WORKERS processes. "
+        "Apply migrations first with `halo migrate`; the service reports ready only when they are at head.",
+    )
+    serve.set_defaults(handler=_serve)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="apply pending database migrations",
+        description="Apply pending migrations to DATABASE_URL. Safe to run concurrently: "
+        "on PostgreSQL runs take turns under an advisory lock.",
+    )
+    migrate.add_argument(
+        "--lock-timeout", type=float, default=600.0, help="seconds to wait for another run (600)"
+    )
+    migrate.set_defaults(handler=_migrate)
+
+    make = commands.add_parser(
+        "makemigrations",
+        help="(development) write the next migration from changes to halo/models.py",
+        description="Compare the models with the migrations in migrations/ and write the next one there. "
+        "Add what models cannot express (expression indexes, collations) by hand as RunSQL.",
+    )
+    make.add_argument("--name", required=True, help="what changed, e.g. add_videos")
+    make.set_defaults(handler=_makemigrations)
+
+    check = commands.add_parser(
+        "check-config", help="validate the configuration and print it (secrets hidden)"
+    )
+    check.set_defaults(handler=_check_config)
+
+    return parser
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    from halo.app import create_app
+
+    loader = AppLoader(factory=partial(create_app, settings))
+    app = loader.load()
+    workers = settings.effective_workers
+    app.prepare(
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        single_process=workers == 1,
+        access_log=False,
+        motd=settings.is_development,
+    )
+    backend = "SQLite + in-process store" if settings.redis_url is None else "PostgreSQL + Redis"
+    if settings.is_sqlite and settings.redis_url is not None:
+        backend = "SQLite + Redis"
+    elif not settings.is_sqlite and settings.redis_url is None:
+        backend = "PostgreSQL + in-process store"
+    print(
+        f"halo {__version__} listening on http://{settings.host}:{settings.port} "
+        f"({workers} worker{'s' if workers != 1 else ''}, {backend}, ENV={settings.env})",
+        flush=True,
+    )
+    Sanic.serve(primary=app, app_loader=loader)
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from halo.database import migrate
+
+    try:
+        asyncio.run(migrate(settings, lock_timeout=args.lock_timeout))
+    except (OSError, TimeoutError) as exc:
+        print(f"halo: migrate failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _makemigrations(settings: Settings, args: argparse.Namespace) -> int:
+    from tortoise.cli.cli import tortoise_cli_context
+    from tortoise.migrations.autodetector import MigrationAutodetector
+    from tortoise.migrations.writer import format_migration_name
+
+    from halo.clients import MAKEMIGRATIONS_CONFIG
+
+    async def detect() -> list:  # type: ignore[type-arg]
+        async with tortoise_cli_context(MAKEMIGRATIONS_CONFIG) as ctx:
+            assert ctx.apps is not None
+            return await MigrationAutodetector(ctx.apps, MAKEMIGRATIONS_CONFIG["apps"]).changes()
+
+    writers = asyncio.run(detect())
+    if not writers:
+        print("no model changes")
+    for writer in writers:
+        writer.name = format_migration_name(int(writer.name.split("_", 1)[0]), args.name)
+        print(f"wrote {writer.write()}")
+    return 0
+
+
+def _check_config(settings: Settings, args: argparse.Namespace) -> int:
+    hidden = {"jwt_secret", "jwt_previous_secrets"}
+    for name, value in settings.model_dump().items():
+        shown = "***" if name in hidden and value else value
+        if name in ("database_url", "redis_url") and isinstance(value, str) and "@" in value:
+            scheme, _, rest = value.partition("://")
+            shown = f"{scheme}://***@{rest.split('@', 1)[1]}"
+        print(f"{name.upper()}={shown}")
+    print(f"# effective WORKERS={settings.effective_workers}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

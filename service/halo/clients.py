@@ -1,0 +1,80 @@
+"""Clients of the data stores: the Tortoise configuration and the Redis client.
+
+Built from settings by the app factory (per worker) and by the CLI; nothing
+here runs at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+from tortoise.backends.base.config_generator import expand_db_url
+
+from halo.config import Settings
+
+APP_LABEL = "halo"
+MODELS_MODULE = "halo.models"
+MIGRATIONS_MODULE = "halo.migrations"
+
+
+def _apps() -> dict[str, Any]:
+    return {
+        APP_LABEL: {
+            "models": [MODELS_MODULE],
+            "default_connection": "default",
+            "migrations": MIGRATIONS_MODULE,
+        }
+    }
+
+
+# For `halo makemigrations`: it compares the models with the migrations on
+# disk; no real database is involved.
+MAKEMIGRATIONS_CONFIG: dict[str, Any] = {
+    "connections": {"default": "sqlite://:memory:"},
+    "apps": _apps(),
+    "use_tz": True,
+    "timezone": "UTC",
+}
+
+
+def tortoise_config(settings: Settings, *, pool_max: int | None = None) -> dict[str, Any]:
+    """The Tortoise config for this deployment; `pool_max` overrides the pool size (the CLI needs 2)."""
+    connection = expand_db_url(settings.database_url)
+    credentials = connection["credentials"]
+    if not settings.is_sqlite:
+        maximum = pool_max if pool_max is not None else settings.database_pool_max
+        credentials.update(
+            minsize=min(settings.database_pool_min, maximum),
+            maxsize=maximum,
+            # connect timeout and a bound on every statement: a stuck database
+            # turns into a 503, not a hung request
+            timeout=settings.database_timeout_seconds,
+            command_timeout=settings.database_timeout_seconds,
+            max_inactive_connection_lifetime=300.0,
+            application_name="halo",
+        )
+    return {
+        "connections": {"default": connection},
+        "apps": _apps(),
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def redis_client(settings: Settings) -> Redis | RedisCluster:
+    """A pooled Redis client with bounded timeouts; one per worker."""
+    assert settings.redis_url is not None
+    common: dict[str, Any] = {
+        "socket_timeout": settings.redis_timeout_seconds,
+        "socket_connect_timeout": settings.redis_timeout_seconds,
+        "health_check_interval": 10,
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
+        "decode_responses": False,
+    }
+    if settings.redis_cluster:
+        return RedisCluster.from_url(settings.redis_url, max_connections=settings.redis_pool_max, **common)
+    return Redis.from_url(settings.redis_url, max_connections=settings.redis_pool_max, **common)

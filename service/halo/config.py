@@ -1,0 +1,213 @@
+"""One settings object, read from the environment once and validated at start.
+
+Every variable is listed in the README's configuration table. Nothing else in
+the package reads the environment: `create_app(settings)` and the CLI pass
+this object down.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from functools import cached_property
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEV_JWT_SECRET = "halo-development-only-secret-do-not-use-in-production"  # noqa: S105 - refused outside ENV=development
+MIN_SECRET_BYTES = 32
+SQLITE_DEFAULT_URL = "sqlite://halo.db"
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: the cgroup v2/v1 quota when set, else the affinity mask."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        count = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        count = min(count, quota)
+    return max(1, count)
+
+
+def _cgroup_cpu_quota() -> int | None:
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:  # cgroup v2: "max 100000" or "150000 100000"
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            return max(1, -(-int(quota) // int(period)))
+        return None
+    except (OSError, ValueError):
+        pass
+    try:  # cgroup v1
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
+            quota_us = int(f.read())
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
+            period_us = int(f.read())
+        if quota_us > 0 and period_us > 0:
+            return max(1, -(-quota_us // period_us))
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+class Settings(BaseSettings):
+    """Service configuration. Field names are the environment variable names, lower-cased."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    env: Literal["development", "production"] = "production"
+    host: str = "0.0.0.0"
+    port: int = Field(8000, ge=1, le=65535)
+    metrics_port: int = Field(9464, ge=0, le=65535)
+    workers: int | None = Field(None, ge=1, le=256)
+
+    database_url: str = SQLITE_DEFAULT_URL
+    database_pool_min: int = Field(2, ge=0, le=1000)
+    database_pool_max: int = Field(20, ge=1, le=1000)
+    database_timeout_seconds: float = Field(5.0, gt=0, le=300)
+
+    redis_url: str | None = None
+    redis_pool_max: int = Field(64, ge=1, le=10000)
+    redis_timeout_seconds: float = Field(1.0, gt=0, le=60)
+    redis_cluster: bool = False
+
+    shutdown_timeout_seconds: float = Field(15.0, ge=0, le=3600)
+    shutdown_delay_seconds: float = Field(0.0, ge=0, le=600)
+    request_timeout_seconds: float = Field(30.0, gt=0, le=3600)
+
+    jwt_secret: str | None = None
+    jwt_previous_secrets: CommaList = []
+    jwt_ttl_seconds: int = Field(86400, ge=60, le=30 * 86400)
+    jwt_issuer: str = Field("halo", min_length=1)
+    jwt_audience: str = Field("halo-api", min_length=1)
+
+    bcrypt_rounds: int = Field(12, ge=4, le=31)
+    bcrypt_threads: int | None = Field(None, ge=1, le=64)
+
+    rate_limit_rps: float = Field(1000.0, gt=0)
+    rate_limit_burst: int = Field(2000, ge=1)
+    rate_limit_backend: Literal["local", "redis"] = "local"
+    rate_limit_max_clients: int = Field(100_000, ge=100)
+    trusted_proxies: CommaList = []
+    cors_origins: CommaList = []
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+
+    presence_ttl_seconds: int = Field(30, ge=1, le=86400)
+    view_flush_interval_seconds: float = Field(5.0, gt=0, le=3600)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["json", "text"] | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("jwt_previous_secrets", "trusted_proxies", "cors_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, value: str) -> str:
+        value = value.strip() or SQLITE_DEFAULT_URL
+        if value.startswith("postgresql://"):
+            value = "postgres://" + value[len("postgresql://") :]
+        if not value.startswith(("postgres://", "sqlite://")):
+            raise ValueError("must start with postgres://, postgresql:// or sqlite://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value.strip()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        if self.env != "development" and not self.jwt_secret:
+            raise ValueError("JWT_SECRET is required outside ENV=development")
+        if self.jwt_secret is not None and len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+        for secret in self.jwt_previous_secrets:
+            if len(secret.encode()) < MIN_SECRET_BYTES:
+                raise ValueError(f"each JWT_PREVIOUS_SECRETS entry must be at least {MIN_SECRET_BYTES} bytes")
+        if self.database_pool_min > self.database_pool_max:
+            raise ValueError("DATABASE_POOL_MIN must not exceed DATABASE_POOL_MAX")
+        if self.redis_url is None and self.workers not in (None, 1):
+            raise ValueError("WORKERS > 1 needs REDIS_URL (the in-process engagement store is per process)")
+        if self.is_sqlite and self.workers not in (None, 1):
+            raise ValueError(
+                "WORKERS > 1 needs a PostgreSQL DATABASE_URL (SQLite is the single-process default)"
+            )
+        if self.rate_limit_backend == "redis" and self.redis_url is None:
+            raise ValueError("RATE_LIMIT_BACKEND=redis needs REDIS_URL")
+        if self.redis_cluster and self.redis_url is None:
+            raise ValueError("REDIS_CLUSTER=true needs REDIS_URL")
+        return self
+
+    # Derived values: computed once, never re-read from the environment.
+
+    @property
+    def is_development(self) -> bool:
+        return self.env == "development"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite://")
+
+    @property
+    def effective_jwt_secret(self) -> str:
+        return self.jwt_secret or DEV_JWT_SECRET
+
+    @property
+    def effective_log_format(self) -> str:
+        return self.log_format or ("text" if self.is_development else "json")
+
+    @cached_property
+    def effective_workers(self) -> int:
+        if self.workers is not None:
+            return self.workers
+        if self.redis_url is None or self.is_sqlite:
+            return 1
+        return available_cpus()
+
+    @cached_property
+    def effective_bcrypt_threads(self) -> int:
+        return self.bcrypt_threads or available_cpus()
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """One line naming each bad variable, for operators reading a crash-looping pod's log."""
+    parts = []
+    for item in error.errors():
+        name = ".".join(str(p) for p in item["loc"]).upper()
+        message = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{name}: {message}" if name else message)
+    return "invalid configuration: " + "; ".join(parts)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once. Raises pydantic.ValidationError on bad values."""
+    return Settings(**overrides)  # type: ignore[arg-type]

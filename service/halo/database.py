@@ -1,0 +1,120 @@
+"""ORM lifecycle and migrations: open and close the pool, apply migrations under a lock."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pkgutil
+import time
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+from tortoise import Tortoise, connections
+from tortoise.migrations.api import migrate as tortoise_migrate
+
+from halo.clients import APP_LABEL, MIGRATIONS_MODULE, tortoise_config
+from halo.config import Settings
+
+log = logging.getLogger("halo.database")
+
+# pg_advisory_lock key: any constant the application owns ("HALO" in ASCII).
+MIGRATION_LOCK_KEY = 0x48414C4F
+MIGRATION_TABLE = "tortoise_migrations"
+
+
+async def open_orm(settings: Settings, *, pool_max: int | None = None) -> None:
+    """Initialise Tortoise for this process (per worker). Connections open lazily."""
+    await Tortoise.init(
+        config=tortoise_config(settings, pool_max=pool_max),
+        _enable_global_fallback=True,
+    )
+
+
+async def close_orm() -> None:
+    await Tortoise.close_connections()
+
+
+def migrations_on_disk() -> list[str]:
+    import importlib
+
+    package = importlib.import_module(MIGRATIONS_MODULE)
+    return sorted(
+        name
+        for _, name, is_pkg in pkgutil.iter_modules(package.__path__)
+        if not is_pkg and name[0] not in "_~"
+    )
+
+
+async def pending_migrations() -> list[str]:
+    """Migrations on disk not yet applied to the connected database (needs `open_orm`)."""
+    connection = connections.get("default")
+    try:
+        _, rows = await connection.execute_query(
+            f'SELECT name FROM "{MIGRATION_TABLE}" WHERE app = {_placeholder(connection)}',  # noqa: S608
+            [APP_LABEL],
+        )
+    except Exception as exc:  # no table yet: nothing applied
+        if _is_missing_table(exc):
+            return migrations_on_disk()
+        raise
+    applied = {row["name"] for row in rows}
+    return [name for name in migrations_on_disk() if name not in applied]
+
+
+def _placeholder(connection: Any) -> str:
+    return "$1" if connection.capabilities.dialect == "postgres" else "?"
+
+
+def _is_missing_table(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "does not exist" in text or "no such table" in text
+
+
+async def migrate(
+    settings: Settings, *, lock_timeout: float = 600.0, report: Callable[[str], None] = print
+) -> list[str]:
+    """Apply pending migrations. On PostgreSQL the run holds an advisory lock, so
+    concurrent runs (hook Jobs, pods, developers) apply each migration once.
+    Returns the names applied by this run."""
+    lock = await _acquire_migration_lock(settings, lock_timeout, report) if not settings.is_sqlite else None
+    applied: list[str] = []
+
+    def progress(event: str, app_label: str, name: str) -> None:
+        if event == "apply_done":
+            applied.append(name)
+            report(f"applied {app_label}.{name}")
+
+    try:
+        await tortoise_migrate(config=tortoise_config(settings, pool_max=2), progress=progress)
+    finally:
+        await Tortoise.close_connections()
+        if lock is not None:
+            await lock.close()  # closing the session releases the advisory lock
+    if not applied:
+        report("database is up to date")
+    return applied
+
+
+async def _acquire_migration_lock(
+    settings: Settings, lock_timeout: float, report: Callable[[str], None]
+) -> asyncpg.Connection:
+    conn = await asyncpg.connect(
+        settings.database_url,
+        timeout=settings.database_timeout_seconds,
+        server_settings={"application_name": "halo-migrate"},
+    )
+    deadline = time.monotonic() + lock_timeout
+    waiting_reported = False
+    try:
+        while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK_KEY):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"another migration held the lock for over {lock_timeout:.0f}s")
+            if not waiting_reported:
+                report("another migration is running; waiting for its lock")
+                waiting_reported = True
+            await asyncio.sleep(0.2)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn

@@ -1,0 +1,104 @@
+"""The worker's link to Redis: one place that knows whether Redis is up, and its epoch.
+
+Redis is a cache of PostgreSQL, so after an outage this worker cannot trust
+what Redis holds (a write may have failed while it was away). Every cached
+entry is stamped with the *epoch* it was filled in; when this worker sees
+Redis come back, or had a write fail, it sets a new epoch and every entry of
+an older epoch is refilled from PostgreSQL on its next use. The epoch is
+read on each probe (once a second), so all workers and replicas follow
+within a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from redis.exceptions import RedisError
+
+log = logging.getLogger("halo.redis")
+
+EPOCH_KEY = "halo:epoch"
+T = TypeVar("T")
+
+
+class StoreUnavailable(Exception):
+    """The engagement store (Redis) is down or did not answer in time."""
+
+
+class RedisLink:
+    def __init__(self, client: Any, *, probe_interval: float = 1.0, probe_timeout: float = 1.0) -> None:
+        self.client = client
+        self.up = True
+        self.epoch = ""  # unknown until the first probe: no cached entry matches it
+        self.probe_interval = probe_interval
+        self.probe_timeout = probe_timeout
+        self._was_down = False
+        self._dirty = False
+        self._on_error: list[Callable[[], None]] = []
+
+    def on_error(self, callback: Callable[[], None]) -> None:
+        """Register a callback run on every failed call (metrics)."""
+        self._on_error.append(callback)
+
+    async def run(self, op: Callable[[], Awaitable[T]], *, write: bool) -> T:
+        """Run one Redis operation. While Redis is known to be down, fail fast."""
+        if not self.up:
+            raise StoreUnavailable("redis is down")
+        try:
+            return await op()
+        except (RedisError, OSError, TimeoutError) as exc:
+            self.failed(write=write)
+            raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
+
+    def failed(self, *, write: bool) -> None:
+        if self.up:
+            log.warning("redis call failed; serving degraded until it answers again")
+        self.up = False
+        self._was_down = True
+        if write:
+            self._dirty = True
+        for callback in self._on_error:
+            callback()
+
+    async def probe(self) -> bool:
+        """Check Redis and refresh the epoch; after an outage or a failed write, start a new epoch."""
+        try:
+            epoch = await asyncio.wait_for(self._read_epoch(), self.probe_timeout)
+            if self._was_down or self._dirty:
+                epoch = uuid.uuid4().hex
+                await asyncio.wait_for(self.client.set(EPOCH_KEY, epoch), self.probe_timeout)
+                log.info("redis is back; new cache epoch, counters will be rebuilt from the database")
+            self.epoch = epoch
+            self._was_down = self._dirty = False
+            self.up = True
+            return True
+        except (RedisError, OSError, TimeoutError):
+            if self.up:
+                log.warning("redis probe failed; serving degraded")
+            self.up = False
+            self._was_down = True
+            return False
+
+    async def _read_epoch(self) -> str:
+        value = await self.client.get(EPOCH_KEY)
+        if value is None:  # a fresh or flushed Redis: nothing cached is left to invalidate
+            await self.client.set(EPOCH_KEY, uuid.uuid4().hex, nx=True)
+            value = await self.client.get(EPOCH_KEY)
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    async def watch(self) -> None:
+        """Probe forever (a background task per worker)."""
+        while True:
+            await self.probe()
+            await asyncio.sleep(self.probe_interval)
+
+    async def ping_latency(self, timeout: float) -> float:
+        """Round-trip time of a PING in seconds (for /health); raises on failure."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.wait_for(self.client.ping(), timeout)
+        return loop.time() - started

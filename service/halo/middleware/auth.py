@@ -1,0 +1,39 @@
+"""Bearer authentication for every API route.
+
+A request without `Authorization` is anonymous; a request with one must carry
+a valid token, on every route, including those where authentication is
+optional. Handlers then find the caller in `request.ctx.principal`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sanic.request import Request
+
+from halo.services.auth import AuthService
+from halo.services.errors import Unauthorized
+
+API_PREFIX = "/api/"
+
+
+class BearerAuth:
+    def __init__(self, service: AuthService) -> None:
+        self._service = service
+        self.on_failure: list[Callable[[str], None]] = []  # metrics: called with the reason
+
+    async def authenticate(self, request: Request) -> None:
+        request.ctx.principal = None
+        header = request.headers.get("authorization")
+        if header is None or not request.path.startswith(API_PREFIX):
+            return
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        try:
+            if scheme.lower() != "bearer" or not token or " " in token:
+                raise Unauthorized("Authorization must be 'Bearer <token>'", reason="malformed_header")
+            request.ctx.principal = await self._service.authenticate(token)
+        except Unauthorized as exc:
+            for callback in self.on_failure:
+                callback(exc.reason)
+            raise

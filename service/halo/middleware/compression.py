@@ -1,0 +1,26 @@
+"""gzip for responses over 1 KiB when the client accepts it."""
+
+from __future__ import annotations
+
+import zlib
+
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from halo.middleware.headers import add_vary
+
+MIN_SIZE = 1024
+LEVEL = 5  # most of the ratio for a fraction of level 9's CPU
+
+
+async def gzip_response(request: Request, response: HTTPResponse) -> None:
+    body = response.body
+    if not body or len(body) <= MIN_SIZE or "Content-Encoding" in response.headers:
+        return
+    add_vary(response, "Accept-Encoding")
+    if "gzip" not in request.headers.get("accept-encoding", ""):
+        return
+    compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, 31)  # wbits 31: gzip container
+    response.body = compressor.compress(body) + compressor.flush()
+    response.headers["Content-Encoding"] = "gzip"
+    response.headers.pop("Content-Length", None)

@@ -1,0 +1,118 @@
+"""The error envelope, in one place, for every non-2xx response.
+
+Typed service errors, store outages and the framework's own errors (404, 405,
+408, 413, 414, 431) all leave as `{error, message, details?, request_id}`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sanic.exceptions import (
+    BadRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RequestTimeout,
+    SanicException,
+    ServiceUnavailable,
+)
+from sanic.handlers import ErrorHandler
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from halo.api.responses import json_response
+from halo.middleware.limits import classify_oversized_head
+from halo.middleware.recovery import report_crash
+from halo.middleware.request_id import request_id_of
+from halo.services import errors as service_errors
+
+log = logging.getLogger("halo.errors")
+
+_SERVICE_STATUS: dict[type[service_errors.ServiceError], tuple[int, str]] = {
+    service_errors.BadInput: (400, "bad_request"),
+    service_errors.Unauthorized: (401, "unauthorized"),
+    service_errors.Forbidden: (403, "forbidden"),
+    service_errors.NotFound: (404, "not_found"),
+    service_errors.Conflict: (409, "conflict"),
+    service_errors.ValidationFailed: (422, "validation_failed"),
+    service_errors.Unavailable: (503, "unavailable"),
+}
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    409: "conflict",
+    413: "payload_too_large",
+    414: "uri_too_long",
+    415: "bad_request",
+    417: "bad_request",
+    422: "validation_failed",
+    429: "rate_limited",
+    431: "headers_too_large",
+    503: "unavailable",
+}
+
+_MESSAGES: dict[type[Exception], str] = {
+    NotFound: "no such resource",
+    RequestTimeout: "the request was not received in time",
+}
+
+
+def envelope(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> HTTPResponse:
+    body: dict[str, object] = {"error": code, "message": message}
+    if details:
+        body["details"] = details
+    body["request_id"] = request_id_of(request)
+    return json_response(body, status=status, headers=headers)
+
+
+class EnvelopeErrorHandler(ErrorHandler):
+    def __init__(self, unavailable: tuple[type[BaseException], ...] = ()) -> None:
+        super().__init__()
+        self._unavailable = unavailable
+
+    def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        if isinstance(exception, service_errors.ServiceError):
+            status, code = _status_of(exception)
+            details = [{"field": d.field, "issue": d.issue} for d in exception.details] or None
+            return envelope(request, status, code, exception.message, details)
+        if isinstance(exception, self._unavailable):
+            log.warning("dependency unavailable: %s: %s", type(exception).__name__, exception)
+            return envelope(request, 503, "unavailable", "a service this request needs is unavailable")
+        if isinstance(exception, PayloadTooLarge) and "header" in str(exception).lower():
+            exception = classify_oversized_head(request)
+        if isinstance(exception, SanicException):
+            return self._framework_error(request, exception)
+        return report_crash(request, exception, envelope)
+
+    def _framework_error(self, request: Request, exception: SanicException) -> HTTPResponse:
+        status = exception.status_code
+        if status >= 500 and not isinstance(exception, ServiceUnavailable):
+            return report_crash(request, exception, envelope)
+        code = _CODES.get(status, "bad_request" if status < 500 else "unavailable")
+        message = _MESSAGES.get(type(exception)) or str(exception) or code.replace("_", " ")
+        if isinstance(exception, MethodNotAllowed):
+            message = f"method {request.method} is not allowed here"
+        elif isinstance(exception, BadRequest) and status == 400:
+            message = str(exception) or "malformed request"
+        headers = {k: str(v) for k, v in (exception.headers or {}).items()}
+        return envelope(request, status, code, message, headers=headers)
+
+
+def _status_of(error: service_errors.ServiceError) -> tuple[int, str]:
+    for kind in type(error).__mro__:
+        if kind in _SERVICE_STATUS:
+            return _SERVICE_STATUS[kind]  # type: ignore[index]
+    return 500, "internal_error"

@@ -1,0 +1,75 @@
+"""bcrypt password hashing, off the event loop.
+
+bcrypt is deliberately slow (tens to hundreds of milliseconds); it runs in a
+bounded thread pool so the loop keeps serving other requests. bcrypt reads at
+most 72 bytes: longer passwords are refused, never silently truncated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import bcrypt
+
+MAX_PASSWORD_BYTES = 72
+
+
+class PasswordTooLong(ValueError):
+    pass
+
+
+class PasswordHasher:
+    def __init__(self, rounds: int, *, threads: int) -> None:
+        self._rounds = rounds
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bcrypt")
+        self._dummy: bytes | None = None
+
+    @property
+    def dummy_hash(self) -> bytes:
+        """A real hash of the configured cost: checking an unknown email against it
+        costs the same time as checking a real account. Made on first use, in the pool."""
+        if self._dummy is None:
+            self._dummy = bcrypt.hashpw(b"halo-dummy-password", bcrypt.gensalt(self._rounds))
+        return self._dummy
+
+    @property
+    def rounds(self) -> int:
+        return self._rounds
+
+    async def warm_up(self) -> None:
+        """Make the dummy hash now, so the first unknown-email login is not slower than the rest."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, lambda: self.dummy_hash)
+
+    def hash_sync(self, password: str) -> str:
+        encoded = password.encode()
+        if len(encoded) > MAX_PASSWORD_BYTES:
+            raise PasswordTooLong(f"password is longer than {MAX_PASSWORD_BYTES} bytes")
+        return bcrypt.hashpw(encoded, bcrypt.gensalt(self._rounds)).decode()
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.hash_sync, password)
+
+    async def verify(self, password: str, password_hash: str | None) -> bool:
+        """Constant-work check: with no hash (unknown account) or an over-long
+        password, the dummy hash is checked instead and the answer is False."""
+        encoded = password.encode()
+        usable = password_hash is not None and len(encoded) <= MAX_PASSWORD_BYTES
+        candidate = encoded if usable else encoded[:MAX_PASSWORD_BYTES]
+        target = password_hash.encode() if usable and password_hash else None
+        loop = asyncio.get_running_loop()
+        matched = await loop.run_in_executor(self._executor, self._check, candidate, target)
+        return matched and usable
+
+    def _check(self, password: bytes, hashed: bytes | None) -> bool:
+        return _check(password, hashed if hashed is not None else self.dummy_hash)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _check(password: bytes, hashed: bytes) -> bool:
+    try:
+        return bcrypt.checkpw(password, hashed)
+    except ValueError:  # a corrupt stored hash must not turn into a 500
+        return False

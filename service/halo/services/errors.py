@@ -1,0 +1,51 @@
+"""Typed errors of the business rules. The HTTP layer maps each to its status and envelope in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class FieldIssue:
+    field: str
+    issue: str
+
+
+@dataclass
+class ServiceError(Exception):
+    message: str
+    details: list[FieldIssue] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class BadInput(ServiceError):
+    """Malformed input: bad query parameter, cursor or body syntax (400)."""
+
+
+class ValidationFailed(ServiceError):
+    """Well-formed input that breaks a field rule (422)."""
+
+
+@dataclass
+class Unauthorized(ServiceError):
+    """No acceptable credentials (401). `reason` feeds logs and metrics, never the client."""
+
+    reason: str = "invalid"
+
+
+class Forbidden(ServiceError):
+    """Authenticated, but not allowed (403)."""
+
+
+class NotFound(ServiceError):
+    """No such resource, or one the caller may not see (404)."""
+
+
+class Conflict(ServiceError):
+    """A unique value is already taken (409)."""
+
+
+class Unavailable(ServiceError):
+    """A dependency the request needs is down (503)."""

@@ -1,0 +1,75 @@
+"""Session-wide real services: one PostgreSQL database and one Redis key space per test run."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from tests.support import services
+
+RUN_ID = uuid.uuid4().hex
+
+
+def _unavailable(message: str) -> None:
+    # Under CI a missing service is a failure, never a skip.
+    pytest.exit(f"test services unavailable: {message}", returncode=3)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    try:
+        url, throwaway = services.postgres_server_url()
+    except (services.ServiceUnavailable, OSError) as exc:
+        _unavailable(str(exc))
+        raise
+    yield url
+    if throwaway is not None:
+        throwaway.destroy()
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_server: str) -> AsyncIterator[str]:
+    """A fresh database, migrated to head with `halo migrate`."""
+    url = await services.create_database(postgres_server)
+    from halo.config import Settings
+    from halo.database import migrate
+
+    await migrate(Settings(env="development", database_url=url), report=lambda _: None)
+    yield url
+    await services.drop_database(postgres_server, url)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    try:
+        base, throwaway = services.redis_base_url()
+    except (services.ServiceUnavailable, OSError) as exc:
+        _unavailable(str(exc))
+        raise
+    assert base is not None
+    url = services.claim_redis_database(base, RUN_ID)
+    yield url
+    services.release_redis_database(url, RUN_ID)
+    if throwaway is not None:
+        throwaway.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_owner() -> str:
+    return RUN_ID
+
+
+@pytest.fixture
+def throwaway_redis() -> Iterator[services.ThrowawayRedis]:
+    """A redis-server of the test's own, which it may kill and restart."""
+    try:
+        server = services.ThrowawayRedis().start()
+    except services.ServiceUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    yield server
+    server.stop()

@@ -1,0 +1,76 @@
+"""End-to-end: the real `halo serve` (2 workers) on a free port, over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.server import RunningServer, base_env, migrate
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str, redis_url: str) -> Iterator[RunningServer]:
+    env = base_env(database_url, redis_url, WORKERS="2", CORS_ORIGINS="https://app.example")
+    migrate(env)
+    running = RunningServer(env).start()
+    yield running
+    running.terminate()
+
+
+@pytest.fixture
+async def client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30.0) as http:
+        yield http
+
+
+@dataclass
+class Account:
+    id: int
+    email: str
+    username: str
+    password: str
+    token: str
+    body: dict[str, Any]
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def unique(prefix: str = "u") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+async def register(client: httpx.AsyncClient, *, is_adult: bool = False, **fields: Any) -> Account:
+    name = unique()
+    payload = {
+        "email": f"{name}@example.com",
+        "username": name,
+        "password": "password123",
+        "display_name": "Test User",
+        "is_adult": is_adult,
+        **fields,
+    }
+    response = await client.post("/api/v1/auth/register", json=payload)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return Account(
+        body["user"]["id"], payload["email"], payload["username"], payload["password"], body["token"], body
+    )
+
+
+def assert_envelope(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["error"] == code
+    assert isinstance(body["message"], str)
+    assert body["message"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert set(body) <= {"error", "message", "details", "request_id"}
+    return body

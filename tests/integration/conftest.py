@@ -1,0 +1,35 @@
+"""Integration tests talk to the run's real PostgreSQL database and Redis key space."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from halo import database
+from halo.config import Settings
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str) -> Settings:
+    return Settings(env="development", database_url=database_url, redis_url=redis_url, bcrypt_rounds=4)
+
+
+@pytest.fixture(scope="session")
+async def orm(settings: Settings) -> AsyncIterator[None]:
+    await database.open_orm(settings)
+    yield
+    await database.close_orm()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+def unique(prefix: str = "u") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"

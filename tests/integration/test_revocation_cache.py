@@ -1,0 +1,85 @@
+"""The Redis revocation cache and the Redis link's epochs, against real Redis servers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from redis.asyncio import Redis
+
+from halo.engagement.link import RedisLink, StoreUnavailable
+from halo.engagement.revocations import LOADED_KEY, RedisRevocationCache
+from tests.integration.conftest import unique
+from tests.support.services import ThrowawayRedis
+
+
+async def test_loaded_cache_answers_both_ways(redis: Redis) -> None:
+    link = RedisLink(redis)
+    await link.probe()
+    cache = RedisRevocationCache(link)
+    await redis.delete(LOADED_KEY)  # as if never loaded (other tests share this key space)
+    revoked = unique("jti")
+    assert await cache.check(revoked) is None  # cannot tell
+    await cache.load([(revoked, int(time.time()) + 60)])
+    assert await cache.check(revoked) is True
+    assert await cache.check(unique("jti")) is False
+    other = unique("jti")
+    await cache.add(other, int(time.time()) + 60)
+    assert await cache.check(other) is True
+
+
+async def test_flushed_redis_makes_the_cache_say_it_cannot_tell(
+    redis: Redis, redis_url: str, redis_owner: str
+) -> None:
+    link = RedisLink(redis)
+    await link.probe()
+    cache = RedisRevocationCache(link)
+    jti = unique("jti")
+    await cache.load([(jti, int(time.time()) + 60)])
+    await redis.flushdb()
+    await redis.set("halo-test:lock", redis_owner)
+    assert await cache.check(jti) is None
+    assert await cache.check(unique("jti")) is None
+
+
+async def test_outage_then_recovery_starts_a_new_epoch_and_invalidates_the_cache(
+    throwaway_redis: ThrowawayRedis,
+) -> None:
+    client = Redis.from_url(throwaway_redis.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    link = RedisLink(client)
+    assert await link.probe()
+    cache = RedisRevocationCache(link)
+    await cache.load([])
+    assert await cache.check(unique("jti")) is False
+    first_epoch = link.epoch
+
+    port = throwaway_redis.port
+    throwaway_redis.stop()
+    with pytest.raises(StoreUnavailable):
+        await cache.check(unique("jti"))
+    assert link.up is False
+    with pytest.raises(StoreUnavailable):  # fails fast while known to be down
+        await cache.add(unique("jti"), int(time.time()) + 60)
+    assert await link.probe() is False
+
+    restarted = ThrowawayRedis(port=port).start()
+    try:
+        assert await link.probe() is True
+        assert link.up
+        assert link.epoch != first_epoch
+        assert await cache.check(unique("jti")) is None  # an older epoch's completeness no longer counts
+    finally:
+        await client.aclose()
+        restarted.stop()
+
+
+async def test_failed_write_starts_a_new_epoch_even_if_redis_kept_its_data(redis: Redis) -> None:
+    link = RedisLink(redis)
+    await link.probe()
+    before = link.epoch
+    link.failed(write=True)  # a write that could not be confirmed
+    assert await link.probe()
+    assert link.epoch != before
+    other = RedisLink(redis)
+    await other.probe()
+    assert other.epoch == link.epoch  # other workers follow on their next probe

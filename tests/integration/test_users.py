@@ -1,0 +1,127 @@
+"""Users in PostgreSQL: unique email, username unique case-insensitively by the database itself."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from halo.engagement.revocations import MemoryRevocationCache
+from halo.repositories.errors import UniqueViolation
+from halo.repositories.revocations import RevocationRepository
+from halo.repositories.users import UserRepository
+from halo.security.passwords import PasswordHasher
+from halo.security.tokens import TokenCodec
+from halo.services.auth import AuthService
+from halo.services.errors import Conflict, Unauthorized
+from tests.integration.conftest import unique
+
+pytestmark = pytest.mark.usefixtures("orm")
+
+
+def make_user(repo: UserRepository, email: str, username: str):
+    return repo.create(email=email, username=username, password_hash="x", display_name="X", is_adult=False)
+
+
+async def test_email_is_unique() -> None:
+    repo = UserRepository()
+    email = f"{unique()}@example.com"
+    await make_user(repo, email, unique())
+    with pytest.raises(UniqueViolation) as info:
+        await make_user(repo, email, unique())
+    assert info.value.field == "email"
+
+
+async def test_username_is_unique_ignoring_case_in_the_database() -> None:
+    repo = UserRepository()
+    name = unique("Name")
+    await make_user(repo, f"{unique()}@example.com", name)
+    with pytest.raises(UniqueViolation) as info:  # straight to the database, no prior SELECT
+        await make_user(repo, f"{unique()}@example.com", name.upper())
+    assert info.value.field == "username"
+
+
+async def test_taken_reports_both_fields() -> None:
+    repo = UserRepository()
+    email, name = f"{unique()}@example.com", unique("Case")
+    await make_user(repo, email, name)
+    assert await repo.taken(email=email, username=name.lower()) == {"email", "username"}
+    assert await repo.taken(email=f"{unique()}@example.com", username=unique()) == set()
+
+
+def auth_service() -> AuthService:
+    return AuthService(
+        users=UserRepository(),
+        revocations=RevocationRepository(),
+        revocation_cache=MemoryRevocationCache(),
+        hasher=PasswordHasher(4, threads=4),
+        tokens=TokenCodec("k" * 32, issuer="halo", audience="halo-api", ttl_seconds=600),
+    )
+
+
+async def test_concurrent_registrations_of_one_name_one_wins_one_conflicts() -> None:
+    service = auth_service()
+    name = unique("race")
+
+    async def register(i: int) -> str:
+        try:
+            await service.register(
+                email=f"{unique()}-{i}@example.com",
+                username=name if i % 2 else name.upper(),
+                password="password1",
+                display_name="Racer",
+                is_adult=False,
+            )
+        except Conflict as exc:
+            return f"conflict on {exc.details[0].field}"
+        return "created"
+
+    for _ in range(5):  # several rounds: the race must never let two through
+        name = unique("race")
+        outcomes = await asyncio.gather(register(1), register(2))
+        assert sorted(outcomes) == ["conflict on username", "created"]
+
+
+async def test_login_with_unknown_email_and_wrong_password_fail_alike() -> None:
+    service = auth_service()
+    email = f"{unique()}@example.com"
+    await service.register(
+        email=email, username=unique(), password="password1", display_name="A", is_adult=False
+    )
+    with pytest.raises(Unauthorized) as unknown:
+        await service.login(email=f"{unique()}@example.com", password="password1")
+    with pytest.raises(Unauthorized) as wrong:
+        await service.login(email=email, password="password2")
+    assert unknown.value.message == wrong.value.message
+    assert (await service.login(email=email, password="password1")).user.email == email
+
+
+async def test_logout_revokes_durably_even_with_an_empty_cache() -> None:
+    service = auth_service()
+    session = await service.register(
+        email=f"{unique()}@example.com",
+        username=unique(),
+        password="password1",
+        display_name="A",
+        is_adult=False,
+    )
+    principal = await service.authenticate(session.token.token)
+    await service.logout(principal)
+    with pytest.raises(Unauthorized):
+        await service.authenticate(session.token.token)
+    # a new process: empty cache, the database still knows
+    with pytest.raises(Unauthorized) as info:
+        await auth_service().authenticate(session.token.token)
+    assert info.value.reason == "revoked"
+
+
+async def test_expired_revocations_are_pruned() -> None:
+    import time
+
+    repo = RevocationRepository()
+    old, live = unique("old"), unique("live")
+    await repo.revoke(old, int(time.time()) - 3600)
+    await repo.revoke(live, int(time.time()) + 3600)
+    assert await repo.prune() >= 1
+    assert not await repo.is_revoked(old)
+    assert await repo.is_revoked(live)

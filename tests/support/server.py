@@ -1,0 +1,102 @@
+"""The real service as a subprocess (`halo serve`), for end-to-end tests over HTTP."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.support.services import free_port
+
+HALO = [sys.executable, "-m", "halo"]
+
+
+def base_env(database_url: str, redis_url: str | None, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HALO_", "OTEL_"))}
+    for name in ("ENV", "DATABASE_URL", "REDIS_URL", "WORKERS", "PORT", "JWT_SECRET", "LOG_FORMAT"):
+        env.pop(name, None)
+    env.update(
+        ENV="production",
+        HOST="127.0.0.1",
+        JWT_SECRET=secrets.token_urlsafe(48),
+        DATABASE_URL=database_url,
+        DATABASE_POOL_MAX="10",
+        BCRYPT_ROUNDS="4",
+        LOG_FORMAT="json",
+        LOG_LEVEL="INFO",
+        VIEW_FLUSH_INTERVAL_SECONDS="0.5",
+        METRICS_PORT="0",
+    )
+    if redis_url is not None:
+        env["REDIS_URL"] = redis_url
+    env.update(overrides)
+    return env
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run([*HALO, "migrate"], env=env, check=True, capture_output=True, timeout=120)
+
+
+@dataclass
+class RunningServer:
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(
+        default_factory=lambda: Path(tempfile.mkstemp(prefix="halo-e2e-", suffix=".log")[1])
+    )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, *, wait: bool = True, timeout: float = 60.0) -> RunningServer:
+        env = {**self.env, "PORT": str(self.port)}
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen([*HALO, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Ready means every worker answers ready: ask repeatedly over fresh connections."""
+        deadline = time.monotonic() + timeout
+        workers = int(self.env.get("WORKERS", "1"))
+        streak = 0
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.logs()[-4000:]}")
+            try:
+                response = httpx.get(f"{self.url}/health/ready", timeout=2.0)
+                streak = streak + 1 if response.status_code == 200 else 0
+            except httpx.HTTPError:
+                streak = 0
+            if streak >= 4 * workers:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"server not ready after {timeout}s:\n{self.logs()[-4000:]}")
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        code = self.process.returncode
+        self.process = None
+        return code
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")

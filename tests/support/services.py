@@ -1,0 +1,237 @@
+"""Real PostgreSQL and Redis for the tests.
+
+Order of preference, for each: the `TEST_DATABASE_URL` / `TEST_REDIS_URL`
+variable; the local server on its default port; a throwaway server started
+from the installed binaries. Every test run gets its own database and its
+own Redis key space (a database index it locks), so runs never see each
+other's data, and nothing here ever stops a server it did not start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+INSTALL_HINT = (
+    "install them (Debian: apt-get install postgresql redis-server) "
+    "or point TEST_DATABASE_URL / TEST_REDIS_URL at running servers"
+)
+
+
+class ServiceUnavailable(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open(host, port):
+            return
+        time.sleep(0.05)
+    raise ServiceUnavailable(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+# --- PostgreSQL -------------------------------------------------------------
+
+
+def _pg_binary(name: str) -> str | None:
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
+    return candidates[0] if candidates else shutil.which(name)
+
+
+@dataclass
+class ThrowawayPostgres:
+    """A PostgreSQL cluster in a temporary directory; tests may stop and start it at will."""
+
+    port: int = field(default_factory=free_port)
+    directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="halo-pg-")))
+    max_connections: int = 200
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        command = list(args)
+        if os.geteuid() == 0:  # initdb and pg_ctl refuse to run as root
+            shutil.chown(self.directory, "postgres", "postgres")
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def init(self) -> ThrowawayPostgres:
+        initdb = _pg_binary("initdb")
+        if initdb is None:
+            raise ServiceUnavailable("PostgreSQL binaries (initdb) are not installed; " + INSTALL_HINT)
+        self.directory.chmod(0o755)
+        self._run(initdb, "-D", str(self.directory / "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8")
+        return self
+
+    def start(self) -> None:
+        pg_ctl = _pg_binary("pg_ctl")
+        assert pg_ctl is not None
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.directory} "
+            f"-c max_connections={self.max_connections} -c fsync=off -c synchronous_commit=off "
+            "-c full_page_writes=off"
+        )
+        self._run(
+            pg_ctl,
+            "-D",
+            str(self.directory / "data"),
+            "-o",
+            options,
+            "-l",
+            str(self.directory / "log"),
+            "-w",
+            "start",
+        )
+        wait_for_port("127.0.0.1", self.port)
+
+    def stop(self, mode: str = "fast") -> None:
+        pg_ctl = _pg_binary("pg_ctl")
+        assert pg_ctl is not None
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run(pg_ctl, "-D", str(self.directory / "data"), "-m", mode, "-w", "stop")
+
+    def destroy(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def postgres_server_url() -> tuple[str, ThrowawayPostgres | None]:
+    """A PostgreSQL server the tests may create databases on (and the throwaway one, if started)."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url.replace("postgresql://", "postgres://", 1), None
+    if port_open("127.0.0.1", 5432):
+        return "postgres://postgres@127.0.0.1:5432/postgres", None
+    server = ThrowawayPostgres().init()
+    server.start()
+    return server.url, server
+
+
+def with_database(server_url: str, name: str) -> str:
+    parts = urlsplit(server_url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+async def create_database(server_url: str) -> str:
+    import asyncpg
+
+    name = f"halo_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(server_url, timeout=10)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return with_database(server_url, name)
+
+
+async def drop_database(server_url: str, database_url: str) -> None:
+    import asyncpg
+
+    name = urlsplit(database_url).path.lstrip("/")
+    conn = await asyncpg.connect(server_url, timeout=10)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+# --- Redis --------------------------------------------------------------------
+
+
+@dataclass
+class ThrowawayRedis:
+    """A redis-server of our own on a free port; tests may kill and restart it."""
+
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> ThrowawayRedis:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise ServiceUnavailable("redis-server is not installed; " + INSTALL_HINT)
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port("127.0.0.1", self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+LOCK_KEY = "halo-test:lock"
+
+
+def redis_base_url() -> tuple[str | None, ThrowawayRedis | None]:
+    """A Redis URL without a database index, or a throwaway server when none is running."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        parts = urlsplit(url)
+        return urlunsplit(parts._replace(path="")), None
+    if port_open("127.0.0.1", 6379):
+        return "redis://127.0.0.1:6379", None
+    server = ThrowawayRedis().start()
+    return urlunsplit(urlsplit(server.url)._replace(path="")), server
+
+
+def claim_redis_database(base_url: str, owner: str) -> str:
+    """Lock a free database index (1..15) for this run and empty it; index 0 is left to people."""
+    import redis
+
+    for index in range(1, 16):
+        client = redis.Redis.from_url(f"{base_url}/{index}")
+        try:
+            if client.set(LOCK_KEY, owner, nx=True, ex=6 * 3600):
+                client.flushdb()
+                client.set(LOCK_KEY, owner, ex=6 * 3600)
+                return f"{base_url}/{index}"
+        finally:
+            client.close()
+    raise ServiceUnavailable("every Redis database index 1..15 is locked by another test run")
+
+
+def release_redis_database(url: str, owner: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        if client.get(LOCK_KEY) == owner.encode():
+            client.flushdb()
+    finally:
+        client.close()

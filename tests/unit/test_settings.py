@@ -1,0 +1,96 @@
+"""Settings: validated once at start; bad values are one clear line and exit code 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from halo.config import Settings, format_validation_error
+
+STRONG = "x" * 32
+
+
+def settings(**values: object) -> Settings:
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def test_production_requires_a_jwt_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JWT_SECRET", raising=False)
+    with pytest.raises(ValidationError, match="JWT_SECRET is required"):
+        settings(env="production")
+
+
+def test_short_secret_is_refused_even_in_development() -> None:
+    with pytest.raises(ValidationError, match="at least 32 bytes"):
+        settings(env="development", jwt_secret="short")
+
+
+def test_short_previous_secret_is_refused() -> None:
+    with pytest.raises(ValidationError, match="JWT_PREVIOUS_SECRETS"):
+        settings(jwt_secret=STRONG, jwt_previous_secrets="tooshort")
+
+
+def test_development_runs_without_secret() -> None:
+    assert settings(env="development").effective_jwt_secret
+
+
+def test_lists_come_from_commas(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1")
+    monkeypatch.setenv("CORS_ORIGINS", "https://a.example,https://b.example")
+    loaded = settings(jwt_secret=STRONG)
+    assert loaded.trusted_proxies == ["10.0.0.0/8", "192.168.1.1"]
+    assert loaded.cors_origins == ["https://a.example", "https://b.example"]
+
+
+def test_bad_proxy_network_is_refused() -> None:
+    with pytest.raises(ValidationError, match="not an IP address"):
+        settings(jwt_secret=STRONG, trusted_proxies="not-an-ip")
+
+
+def test_embedded_default_is_one_worker_and_several_workers_need_redis() -> None:
+    assert settings(jwt_secret=STRONG).effective_workers == 1
+    with pytest.raises(ValidationError, match="needs REDIS_URL"):
+        settings(jwt_secret=STRONG, workers=4, database_url="postgres://h/db")
+
+
+def test_workers_default_to_available_cpus_with_redis() -> None:
+    from halo.config import available_cpus
+
+    loaded = settings(jwt_secret=STRONG, database_url="postgres://h/db", redis_url="redis://h:6379/0")
+    assert loaded.effective_workers == available_cpus()
+
+
+def test_postgresql_scheme_is_normalised() -> None:
+    assert settings(jwt_secret=STRONG, database_url="postgresql://u@h/db").database_url == "postgres://u@h/db"
+
+
+def test_error_names_each_bad_variable_on_one_line() -> None:
+    with pytest.raises(ValidationError) as info:
+        settings(jwt_secret=STRONG, port=0, bcrypt_rounds=99)
+    line = format_validation_error(info.value)
+    assert "\n" not in line
+    assert "PORT" in line
+    assert "BCRYPT_ROUNDS" in line
+
+
+def test_cli_exits_2_with_one_line_on_bad_configuration() -> None:
+    env = {"PATH": "/usr/bin:/bin", "ENV": "production", "JWT_SECRET": STRONG, "PORT": "not-a-number"}
+    result = subprocess.run(
+        [sys.executable, "-m", "halo", "check-config"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_refuses_to_serve_without_secret_in_production() -> None:
+    env = {"PATH": "/usr/bin:/bin", "ENV": "production"}
+    result = subprocess.run(
+        [sys.executable, "-m", "halo", "serve"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "JWT_SECRET" in result.stderr

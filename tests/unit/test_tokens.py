@@ -1,0 +1,65 @@
+"""JWT rules of API.md: HS256 only, every claim required, no key-selecting headers, bounded leeway."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from halo.security.tokens import InvalidToken, TokenCodec
+from tests.support import jwt_forge
+
+SECRET = "s" * 40
+OLD_SECRET = "o" * 40
+
+
+def codec(**kwargs: object) -> TokenCodec:
+    options = {"issuer": "halo", "audience": "halo-api", "ttl_seconds": 3600}
+    options.update(kwargs)
+    return TokenCodec(SECRET, **options)  # type: ignore[arg-type]
+
+
+def test_issued_token_verifies_with_its_claims() -> None:
+    issued = codec().issue(42)
+    claims = codec().verify(issued.token)
+    assert claims.user_id == 42
+    assert claims.jti == issued.jti
+    assert issued.expires_in == 3600
+    assert claims.expires_at == issued.expires_at
+
+
+def test_each_token_has_a_unique_jti() -> None:
+    assert codec().issue(1).jti != codec().issue(1).jti
+
+
+@pytest.mark.parametrize("case", sorted(jwt_forge.tampering_cases(7, SECRET)))
+def test_tampered_token_is_refused(case: str) -> None:
+    token = jwt_forge.tampering_cases(7, SECRET)[case]
+    with pytest.raises(InvalidToken):
+        codec().verify(token)
+
+
+def test_expiry_within_leeway_is_accepted_and_beyond_is_refused() -> None:
+    now = int(time.time())
+    inside = jwt_forge.sign(jwt_forge.claims(3, exp=now - 5, iat=now - 100, nbf=now - 100), SECRET)
+    beyond = jwt_forge.sign(jwt_forge.claims(3, exp=now - 31, iat=now - 100, nbf=now - 100), SECRET)
+    assert codec().verify(inside).user_id == 3
+    with pytest.raises(InvalidToken, match="expired"):
+        codec().verify(beyond)
+
+
+def test_non_numeric_subject_is_refused() -> None:
+    with pytest.raises(InvalidToken):
+        codec().verify(jwt_forge.sign(jwt_forge.claims("admin"), SECRET))
+
+
+def test_previous_secret_still_verifies_but_new_tokens_use_the_current_one() -> None:
+    old = TokenCodec(OLD_SECRET, issuer="halo", audience="halo-api", ttl_seconds=60).issue(5).token
+    rotated = codec(previous_secrets=(OLD_SECRET,))
+    assert rotated.verify(old).user_id == 5
+    with pytest.raises(InvalidToken):
+        codec().verify(old)  # without the previous secret configured
+    fresh = rotated.issue(5).token
+    assert TokenCodec(SECRET, issuer="halo", audience="halo-api", ttl_seconds=60).verify(fresh).user_id == 5
+    with pytest.raises(InvalidToken):
+        TokenCodec(OLD_SECRET, issuer="halo", audience="halo-api", ttl_seconds=60).verify(fresh)
