@@ -134,3 +134,26 @@ def test_not_ready_until_migrations_are_at_head(postgres_server: str, redis_url:
     finally:
         server.terminate()
         asyncio.run(services.drop_database(postgres_server, database_url))
+
+
+def test_slow_client_gets_a_408_envelope(one_worker_env: dict[str, str]) -> None:
+    import json
+    import socket
+
+    server = RunningServer({**one_worker_env, "REQUEST_TIMEOUT_SECONDS": "1"}).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
+            data = b""
+            while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408")
+        assert json.loads(body)["error"] == "request_timeout"
+        with httpx.Client(base_url=server.url) as http:  # and the server is fine
+            assert http.get("/health/live").status_code == 200
+    finally:
+        server.terminate()
