@@ -19,9 +19,12 @@ from halo import database
 from halo.api import auth as auth_api
 from halo.api import health as health_api
 from halo.api import openapi
+from halo.api import videos as videos_api
 from halo.clients import redis_client
 from halo.config import Settings
 from halo.engagement.link import RedisLink, StoreUnavailable
+from halo.engagement.memory_store import MemoryEngagementStore
+from halo.engagement.redis_store import RedisEngagementStore
 from halo.engagement.revocations import MemoryRevocationCache, RedisRevocationCache, RevocationCache
 from halo.middleware import access_log, compression, headers, limits, request_id
 from halo.middleware.auth import BearerAuth
@@ -31,15 +34,20 @@ from halo.middleware.errors import EnvelopeErrorHandler
 from halo.middleware.rate_limit import RateLimitMiddleware
 from halo.observability.logging import configure_logging
 from halo.repositories.base import translate_errors
+from halo.repositories.engagement import EngagementRepository
 from halo.repositories.errors import DatabaseUnavailable
 from halo.repositories.health import DatabaseProbe
 from halo.repositories.revocations import RevocationRepository
 from halo.repositories.users import UserRepository
+from halo.repositories.videos import VideoRepository
+from halo.security.cursors import CursorCodec
 from halo.security.passwords import PasswordHasher
 from halo.security.rate_limit import TokenBucketLimiter
 from halo.security.tokens import TokenCodec
 from halo.services.auth import AuthService
 from halo.services.health import HealthService
+from halo.services.videos import VideoService
+from halo.services.view_flush import ViewFlusher
 
 log = logging.getLogger("halo")
 
@@ -57,6 +65,8 @@ class AppState:
 class Services:
     auth: AuthService
     health: HealthService
+    videos: VideoService
+    view_flusher: ViewFlusher
 
 
 @dataclass
@@ -96,6 +106,14 @@ def create_app(settings: Settings) -> Sanic:
     hasher = PasswordHasher(settings.bcrypt_rounds, threads=settings.effective_bcrypt_threads)
     link = RedisLink(redis_client(settings)) if settings.redis_url else None
     revocation_cache: RevocationCache = RedisRevocationCache(link) if link else MemoryRevocationCache()
+    # Applied view batches stay readable long enough for any reader that saw the row before the flush.
+    retention = max(30.0, 3 * settings.view_flush_interval_seconds)
+    store = (
+        RedisEngagementStore(link, batch_retention_seconds=retention)
+        if link
+        else MemoryEngagementStore(batch_retention_seconds=retention)
+    )
+    engagement = EngagementRepository()
     tokens = TokenCodec(
         settings.effective_jwt_secret,
         issuer=settings.jwt_issuer,
@@ -112,12 +130,20 @@ def create_app(settings: Settings) -> Sanic:
             tokens=tokens,
         ),
         health=HealthService(DatabaseProbe(), link),
+        videos=VideoService(
+            videos=VideoRepository(),
+            engagement=engagement,
+            store=store,
+            cursors=CursorCodec(settings.effective_jwt_secret),
+            presence_ttl_seconds=settings.presence_ttl_seconds,
+        ),
+        view_flusher=ViewFlusher(engagement, store, interval_seconds=settings.view_flush_interval_seconds),
     )
     app.ctx.services = services
     app.ctx.resources = Resources(hasher=hasher, link=link)
 
     _install_middleware(app, settings, services)
-    for blueprint in (health_api.blueprint, auth_api.blueprint, openapi.blueprint):
+    for blueprint in (health_api.blueprint, auth_api.blueprint, videos_api.blueprint, openapi.blueprint):
         app.blueprint(blueprint)
     _install_lifecycle(app, settings)
     return app
@@ -164,6 +190,7 @@ def _install_lifecycle(app: Sanic, settings: Settings) -> None:
         resources.tasks.append(asyncio.create_task(resources.hasher.warm_up(), name="bcrypt-warm-up"))
         resources.tasks.append(asyncio.create_task(_become_ready(app), name="readiness"))
         resources.tasks.append(asyncio.create_task(_prune_revocations(app), name="prune-revocations"))
+        resources.tasks.append(asyncio.create_task(app.ctx.services.view_flusher.run(), name="view-flush"))
         app.ctx.openapi_document = openapi.build_document(app)
 
     @app.before_server_stop
@@ -183,6 +210,8 @@ def _install_lifecycle(app: Sanic, settings: Settings) -> None:
         for task in resources.tasks:
             with contextlib.suppress(BaseException):
                 await task
+        # In-flight requests are done: write the views they counted before leaving.
+        await app.ctx.services.view_flusher.drain()
         if resources.link is not None:
             with contextlib.suppress(Exception):
                 await resources.link.client.aclose()

@@ -66,6 +66,17 @@ def _parser() -> argparse.ArgumentParser:
     make.add_argument("--name", required=True, help="what changed, e.g. add_videos")
     make.set_defaults(handler=_makemigrations)
 
+    seed = commands.add_parser(
+        "seed",
+        help="fill the database with demo users, videos, likes and comments",
+        description="Bulk-insert N users and N videos with likes and comments (seeded users' password: "
+        "password123), and warm Redis with matching engagement. Adds to existing data.",
+    )
+    seed.add_argument("--users", type=int, default=100, help="number of users (100)")
+    seed.add_argument("--videos", type=int, default=1000, help="number of videos (1000)")
+    seed.add_argument("--seed", type=int, default=42, help="random seed, for repeatable data (42)")
+    seed.set_defaults(handler=_seed)
+
     check = commands.add_parser(
         "check-config", help="validate the configuration and print it (secrets hidden)"
     )
@@ -135,6 +146,12 @@ def _makemigrations(settings: Settings, args: argparse.Namespace) -> int:
         writer.name = format_migration_name(int(writer.name.split("_", 1)[0]), args.name)
         print(f"wrote {writer.write()}")
     return 0
+
+
+def _seed(settings: Settings, args: argparse.Namespace) -> int:
+    from halo.seed import run_seed
+
+    return asyncio.run(run_seed(settings, users=args.users, videos=args.videos, seed=args.seed))
 
 
 def _check_config(settings: Settings, args: argparse.Namespace) -> int:

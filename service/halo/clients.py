@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
@@ -77,4 +77,11 @@ def redis_client(settings: Settings) -> Redis | RedisCluster:
     }
     if settings.redis_cluster:
         return RedisCluster.from_url(settings.redis_url, max_connections=settings.redis_pool_max, **common)
-    return Redis.from_url(settings.redis_url, max_connections=settings.redis_pool_max, **common)
+    # A blocking pool: a burst beyond the bound waits briefly for a free connection instead of failing.
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_pool_max,
+        timeout=settings.redis_timeout_seconds,
+        **common,
+    )
+    return Redis(connection_pool=pool)

@@ -36,3 +36,77 @@ class RevokedToken(Model):
 
     class Meta:
         table = "revoked_tokens"
+
+
+class Video(Model):
+    """Video metadata and the durable engagement counters.
+
+    `view_count` holds flushed views; `view_flush_seq` is the last view batch
+    applied to this row (views still in Redis belong to later batches).
+    `like_count` and `comment_count` change in the same transaction as the
+    like or comment row, and `counters_version` orders those changes so that
+    the Redis copies never go back to an older value.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "halo.User", related_name="videos", on_delete=fields.CASCADE, db_index=False
+    )  # (user_id, created_at, id) serves the foreign key too
+    title = fields.CharField(max_length=200)
+    description = fields.TextField(null=True)
+    thumbnail_url = fields.CharField(max_length=2048, null=True)
+    stream_url = fields.CharField(max_length=2048, null=True)
+    is_live = fields.BooleanField(default=False)
+    is_adult_content = fields.BooleanField(default=False)
+    view_count = fields.BigIntField(default=0)
+    view_flush_seq = fields.BigIntField(default=0)
+    like_count = fields.BigIntField(default=0)
+    comment_count = fields.BigIntField(default=0)
+    counters_version = fields.BigIntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "videos"
+
+
+class Comment(Model):
+    id = fields.BigIntField(primary_key=True)
+    video: fields.ForeignKeyRelation[Video] = fields.ForeignKeyField(
+        "halo.Video", related_name="comments", on_delete=fields.CASCADE, db_index=False
+    )
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "halo.User", related_name="comments", on_delete=fields.CASCADE, db_index=True
+    )
+    body = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "comments"
+
+
+class Like(Model):
+    """One row per user and video: liking twice is one like."""
+
+    id = fields.BigIntField(primary_key=True)
+    video: fields.ForeignKeyRelation[Video] = fields.ForeignKeyField(
+        "halo.Video", related_name="likes", on_delete=fields.CASCADE, db_index=False
+    )
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "halo.User", related_name="likes", on_delete=fields.CASCADE, db_index=True
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "likes"
+        unique_together = (("video", "user"),)
+
+
+class ViewFlushState(Model):
+    """A single row: the highest view batch applied, the floor for new batch numbers."""
+
+    id = fields.IntField(primary_key=True)
+    applied_seq = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "view_flush_state"

@@ -74,3 +74,31 @@ def assert_envelope(response: httpx.Response, status: int, code: str) -> dict[st
     assert body["request_id"] == response.headers["x-request-id"]
     assert set(body) <= {"error", "message", "details", "request_id"}
     return body
+
+
+async def create_video(client: httpx.AsyncClient, owner: Account, **fields: Any) -> dict[str, Any]:
+    payload = {
+        "title": fields.pop("title", unique("Video ")),
+        "stream_url": "https://cdn.example/v.m3u8",
+        **fields,
+    }
+    response = await client.post("/api/v1/videos", json=payload, headers=owner.auth)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def make_adult_mode(client: httpx.AsyncClient, account: Account) -> None:
+    response = await client.patch("/api/v1/auth/profile", json={"adult_mode": True}, headers=account.auth)
+    assert response.status_code == 200, response.text
+
+
+async def eventually(check: Any, timeout: float = 10.0, interval: float = 0.1) -> Any:
+    """Poll an async check until it returns a truthy value (generous deadline, never a timing assertion)."""
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result or asyncio.get_running_loop().time() > deadline:
+            return result
+        await asyncio.sleep(interval)

@@ -17,8 +17,9 @@ def settings(database_url: str, redis_url: str) -> Settings:
     return Settings(env="development", database_url=database_url, redis_url=redis_url, bcrypt_rounds=4)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def orm(settings: Settings) -> AsyncIterator[None]:
+    """Tortoise on the run's PostgreSQL database (per test: some tests point it at SQLite)."""
     await database.open_orm(settings)
     yield
     await database.close_orm()

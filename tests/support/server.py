@@ -48,6 +48,7 @@ def migrate(env: dict[str, str]) -> None:
 @dataclass
 class RunningServer:
     env: dict[str, str]
+    cwd: Path | None = None
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(
@@ -61,7 +62,9 @@ class RunningServer:
     def start(self, *, wait: bool = True, timeout: float = 60.0) -> RunningServer:
         env = {**self.env, "PORT": str(self.port)}
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([*HALO, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [*HALO, "serve"], env=env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT
+            )
         if wait:
             self.wait_ready(timeout)
         return self

@@ -116,3 +116,128 @@ class HealthBody(EnvelopeFields):
 
 class ProbeBody(EnvelopeFields):
     status: Literal["alive", "ready", "starting", "draining"]
+
+
+# --- videos -----------------------------------------------------------------
+
+Title = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
+Description = Annotated[str, StringConstraints(max_length=5000), NoNul]
+CommentText = Annotated[str, StringConstraints(min_length=1, max_length=2000), NoNul]
+ViewerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+SortOrder = Literal["-created_at", "created_at", "-view_count", "view_count", "title"]
+MAX_ID = 2**63 - 1
+
+
+class VideoCreate(RequestBody):
+    title: Title
+    description: Description | None = None
+    thumbnail_url: HttpUrl | None = None
+    stream_url: HttpUrl | None = None
+    is_live: bool = False
+    is_adult_content: bool = False
+
+
+class VideoPatch(RequestBody):
+    """Only the named fields change; `null` clears `description` and `thumbnail_url`."""
+
+    title: Title = None  # type: ignore[assignment]
+    description: Description | None = None
+    thumbnail_url: HttpUrl | None = None
+    stream_url: HttpUrl = None  # type: ignore[assignment]
+    is_live: bool = None  # type: ignore[assignment]
+    is_adult_content: bool = None  # type: ignore[assignment]
+
+
+class CommentCreate(RequestBody):
+    body: CommentText
+
+
+class PresenceBody(RequestBody):
+    viewer_id: ViewerId | None = Field(
+        None, description="required when anonymous; ignored when authenticated"
+    )
+
+
+class Query(BaseModel):
+    """Query parameters arrive as text: lax parsing, but every value is checked."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class VideoListQuery(Query):
+    limit: int = Field(20, ge=1, le=100)
+    cursor: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    sort: SortOrder = "-created_at"
+    user_id: int | None = Field(None, ge=1, le=MAX_ID)
+    is_live: bool | None = None
+    q: Annotated[str, StringConstraints(max_length=200), NoNul] | None = Field(
+        None, description="case-insensitive literal substring of the title"
+    )
+
+
+class CommentListQuery(Query):
+    limit: int = Field(20, ge=1, le=100)
+    cursor: Annotated[str, StringConstraints(max_length=2048)] | None = None
+
+
+class PresenceQuery(Query):
+    viewer_id: ViewerId | None = None
+
+
+class VideoOut(Document):
+    id: int
+    user_id: int
+    title: str
+    description: str | None
+    thumbnail_url: str | None
+    stream_url: str | None
+    is_live: bool
+    is_adult_content: bool
+    view_count: int | None
+    like_count: int | None
+    comment_count: int | None
+    live_viewers: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class VideoPage(Document):
+    items: list[VideoOut]
+    next_cursor: str | None
+
+
+class EngagementOut(Document):
+    video_id: int
+    view_count: int | None
+    like_count: int | None
+    comment_count: int | None
+    live_viewers: int | None
+
+
+class ViewCountOut(Document):
+    video_id: int
+    view_count: int
+
+
+class LikeOut(Document):
+    video_id: int
+    liked: bool
+    like_count: int
+
+
+class CommentOut(Document):
+    id: int
+    video_id: int
+    user_id: int
+    body: str
+    created_at: datetime
+
+
+class CommentPage(Document):
+    items: list[CommentOut]
+    next_cursor: str | None
+
+
+class PresenceOut(Document):
+    video_id: int
+    live_viewers: int

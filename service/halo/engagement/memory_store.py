@@ -1,0 +1,126 @@
+"""The in-process engagement store of the embedded default (one process, SQLite).
+
+Same contract as the Redis store, kept in dicts. Everything here is lost on
+restart, as Redis data would be: counters refill from the database, pending
+views since the last flush are gone. Memory is bounded: counters are a
+bounded LRU cache, presence sets expire, applied view batches are dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from halo.engagement.store import TOMBSTONE_SECONDS, Counters, Snapshot, VideoGone, ViewBatch, ViewTally
+
+MAX_CACHED_COUNTERS = 100_000
+
+
+class MemoryEngagementStore:
+    def __init__(self, *, batch_retention_seconds: float = 30.0) -> None:
+        self._counters: OrderedDict[int, Counters] = OrderedDict()
+        self._presence: dict[int, dict[str, float]] = {}
+        self._gone: dict[int, float] = {}
+        self._pending: dict[int, int] = {}
+        self._batches: dict[int, dict[int, int]] = {}
+        self._applied: dict[int, float] = {}
+        self._seq = 0
+        self._retention = batch_retention_seconds
+
+    @staticmethod
+    def _now() -> float:
+        return time.monotonic()
+
+    def _live(self, video_id: int, now: float) -> int:
+        viewers = self._presence.get(video_id)
+        if not viewers:
+            return 0
+        expired = [viewer for viewer, until in viewers.items() if until <= now][:100]
+        for viewer in expired:
+            del viewers[viewer]
+        if not viewers:
+            del self._presence[video_id]
+            return 0
+        return sum(1 for until in viewers.values() if until > now)
+
+    def _tally(self, video_id: int) -> ViewTally:
+        batches = tuple(
+            (seq, views[video_id]) for seq, views in sorted(self._batches.items()) if video_id in views
+        )
+        return ViewTally(self._pending.get(video_id, 0), batches)
+
+    def _is_gone(self, video_id: int) -> bool:
+        deleted_at = self._gone.get(video_id)
+        if deleted_at is None:
+            return False
+        if self._now() - deleted_at > TOMBSTONE_SECONDS:
+            del self._gone[video_id]
+            return False
+        return True
+
+    async def read(self, video_ids: Sequence[int]) -> dict[int, Snapshot]:
+        now = self._now()
+        return {
+            video_id: Snapshot(self._counters.get(video_id), self._tally(video_id), self._live(video_id, now))
+            for video_id in video_ids
+        }
+
+    async def cache_counters(self, items: Sequence[tuple[int, Counters]]) -> None:
+        for video_id, counters in items:
+            if self._is_gone(video_id):
+                continue
+            current = self._counters.get(video_id)
+            if current is not None and current.version >= counters.version:
+                continue
+            self._counters[video_id] = counters
+            self._counters.move_to_end(video_id)
+            if len(self._counters) > MAX_CACHED_COUNTERS:
+                self._counters.popitem(last=False)
+
+    async def add_view(self, video_id: int) -> ViewTally:
+        if self._is_gone(video_id):
+            raise VideoGone(video_id)
+        self._pending[video_id] = self._pending.get(video_id, 0) + 1
+        return self._tally(video_id)
+
+    async def heartbeat(self, video_id: int, viewer: str, ttl_seconds: int) -> int:
+        if self._is_gone(video_id):
+            raise VideoGone(video_id)
+        now = self._now()
+        self._presence.setdefault(video_id, {})[viewer] = now + ttl_seconds
+        return self._live(video_id, now)
+
+    async def leave(self, video_id: int, viewer: str) -> int:
+        viewers = self._presence.get(video_id)
+        if viewers is not None:
+            viewers.pop(viewer, None)
+        return self._live(video_id, self._now())
+
+    async def forget(self, video_id: int) -> None:
+        self._gone[video_id] = self._now()
+        self._counters.pop(video_id, None)
+        self._presence.pop(video_id, None)
+        self._pending.pop(video_id, None)
+
+    async def claim_views(self, floor_seq: int) -> list[ViewBatch]:
+        now = self._now()
+        for seq, applied_at in list(self._applied.items()):
+            if applied_at < now - self._retention:
+                del self._applied[seq]
+                self._batches.pop(seq, None)
+        self._seq = max(self._seq + 1, floor_seq + 1)
+        if self._pending:
+            self._batches[self._seq] = self._pending
+            self._pending = {}
+        return [
+            ViewBatch(seq, dict(views))
+            for seq, views in sorted(self._batches.items())
+            if seq not in self._applied
+        ]
+
+    async def mark_applied(self, seqs: Sequence[int]) -> None:
+        now = self._now()
+        for seq in seqs:
+            if seq in self._batches:
+                self._applied[seq] = now

@@ -1,0 +1,338 @@
+"""The Redis engagement store: Lua scripts, so each operation is atomic and one round trip.
+
+Keys of one video share the hash tag `{v:ID}` and the view batches share
+`{views}`, so every script touches a single Redis Cluster slot. Times come
+from Redis (`TIME`), so replicas with skewed clocks agree on presence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from redis.exceptions import NoScriptError
+
+from halo.engagement.link import RedisLink
+from halo.engagement.store import (
+    COUNTERS_TTL_SECONDS,
+    TOMBSTONE_SECONDS,
+    Counters,
+    Snapshot,
+    VideoGone,
+    ViewBatch,
+    ViewTally,
+)
+
+T = TypeVar("T")
+
+PENDING = "halo:{views}:pending"
+BATCHES = "halo:{views}:batches"  # zset of batch seqs (score = seq)
+APPLIED = "halo:{views}:applied"  # hash seq -> applied at (ms)
+SEQ = "halo:{views}:seq"
+GONE_VIEWS = "halo:{views}:gone"  # hash video id -> deleted at (ms): refuses late views
+BATCH_PREFIX = "halo:{views}:batch:"
+
+
+def counters_key(video_id: int) -> str:
+    return f"halo:{{v:{video_id}}}:c"
+
+
+def presence_key(video_id: int) -> str:
+    return f"halo:{{v:{video_id}}}:p"
+
+
+def gone_key(video_id: int) -> str:
+    return f"halo:{{v:{video_id}}}:gone"
+
+
+_NOW_MS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# KEYS: counters, presence   -> {likes, comments, version, epoch, live}
+READ_VIDEO = (
+    _NOW_MS
+    + """
+local c = redis.call('HMGET', KEYS[1], 'l', 'c', 'v', 'e')
+local live = redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf')
+return {c[1], c[2], c[3], c[4], live}
+"""
+)
+
+# KEYS: pending, batches; ARGV: video ids -> {pending values, {seq, values, seq, values, ...}}
+READ_VIEWS = f"""
+local pending = redis.call('HMGET', KEYS[1], unpack(ARGV))
+local batches = {{}}
+for _, seq in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  batches[#batches + 1] = seq
+  batches[#batches + 1] = redis.call('HMGET', '{BATCH_PREFIX}' .. seq, unpack(ARGV))
+end
+return {{pending, batches}}
+"""
+
+# KEYS: counters, gone; ARGV: likes, comments, version, epoch, ttl
+FILL_COUNTERS = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local current = redis.call('HMGET', KEYS[1], 'v', 'e')
+if current[2] == ARGV[4] and current[1] and tonumber(current[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], 'l', ARGV[1], 'c', ARGV[2], 'v', ARGV[3], 'e', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+# KEYS: pending, batches, gone views; ARGV: video id -> {pending, {seq, n, ...}}, or -1 when gone
+ADD_VIEW = f"""
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return -1 end
+local pending = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+local batches = {{}}
+for _, seq in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  batches[#batches + 1] = seq
+  batches[#batches + 1] = redis.call('HGET', '{BATCH_PREFIX}' .. seq, ARGV[1])
+end
+return {{pending, batches}}
+"""
+
+# KEYS: presence, gone; ARGV: viewer, ttl ms -> live viewers, or -1 when gone
+HEARTBEAT = (
+    _NOW_MS
+    + """
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+-- bounded clean-up: at most 100 expired viewers per call, however many there are
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 100)
+if #expired > 0 then redis.call('ZREM', KEYS[1], unpack(expired)) end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+"""
+)
+
+# KEYS: presence; ARGV: viewer
+LEAVE = (
+    _NOW_MS
+    + """
+redis.call('ZREM', KEYS[1], ARGV[1])
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+"""
+)
+
+# KEYS: counters, presence, gone; ARGV: tombstone ttl
+FORGET = """
+redis.call('SET', KEYS[3], '1', 'EX', ARGV[1])
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+"""
+
+# KEYS: pending, gone views; ARGV: video id   (the same video's {views}-slot side)
+FORGET_VIEWS = (
+    _NOW_MS
+    + """
+redis.call('HSET', KEYS[2], ARGV[1], now)
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
+"""
+)
+
+# KEYS: pending, batches, applied, seq, gone views; ARGV: floor seq, retention ms, tombstone ms
+# -> {seq, {field, value, ...}, seq, {...}} for every batch not yet applied
+CLAIM_VIEWS = (
+    _NOW_MS
+    + f"""
+local gone = redis.call('HGETALL', KEYS[5])
+for i = 1, #gone, 2 do
+  if tonumber(gone[i + 1]) < now - tonumber(ARGV[3]) then redis.call('HDEL', KEYS[5], gone[i]) end
+end
+local applied = redis.call('HGETALL', KEYS[3])
+for i = 1, #applied, 2 do
+  if tonumber(applied[i + 1]) < now - tonumber(ARGV[2]) then
+    redis.call('DEL', '{BATCH_PREFIX}' .. applied[i])
+    redis.call('ZREM', KEYS[2], applied[i])
+    redis.call('HDEL', KEYS[3], applied[i])
+  end
+end
+local seq = redis.call('INCR', KEYS[4])
+if seq <= tonumber(ARGV[1]) then
+  seq = tonumber(ARGV[1]) + 1
+  redis.call('SET', KEYS[4], seq)
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('RENAME', KEYS[1], '{BATCH_PREFIX}' .. seq)
+  redis.call('ZADD', KEYS[2], seq, seq)
+end
+local result = {{}}
+for _, s in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  if redis.call('HEXISTS', KEYS[3], s) == 0 then
+    result[#result + 1] = s
+    result[#result + 1] = redis.call('HGETALL', '{BATCH_PREFIX}' .. s)
+  end
+end
+return result
+"""
+)
+
+# KEYS: applied; ARGV: seqs
+MARK_APPLIED = (
+    _NOW_MS
+    + """
+for _, s in ipairs(ARGV) do redis.call('HSET', KEYS[1], s, now) end
+return #ARGV
+"""
+)
+
+
+SCRIPTS = {
+    "read_video": READ_VIDEO,
+    "read_views": READ_VIEWS,
+    "fill": FILL_COUNTERS,
+    "add_view": ADD_VIEW,
+    "heartbeat": HEARTBEAT,
+    "leave": LEAVE,
+    "forget": FORGET,
+    "forget_views": FORGET_VIEWS,
+    "claim": CLAIM_VIEWS,
+    "mark": MARK_APPLIED,
+}
+SHAS = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in SCRIPTS.items()}  # noqa: S324
+
+
+def _int(value: Any) -> int:
+    return int(value) if value is not None else 0
+
+
+def _tally(pending: Any, batches: list[Any]) -> ViewTally:
+    pairs = tuple(
+        (int(batches[i]), int(batches[i + 1]))
+        for i in range(0, len(batches), 2)
+        if batches[i + 1] is not None
+    )
+    return ViewTally(_int(pending), pairs)
+
+
+class RedisEngagementStore:
+    def __init__(self, link: RedisLink, *, batch_retention_seconds: float = 30.0) -> None:
+        self._link = link
+        self._retention_ms = int(batch_retention_seconds * 1000)
+
+    async def _run(self, op: Callable[[], Awaitable[T]], *, write: bool) -> T:
+        """Scripts run by SHA (one round trip); after a Redis restart they are loaded again."""
+
+        async def attempt() -> T:
+            try:
+                return await op()
+            except NoScriptError:
+                for source in SCRIPTS.values():
+                    await self._link.client.script_load(source)
+                return await op()
+
+        return await self._link.run(attempt, write=write)
+
+    def _call(self, target: Any, name: str, keys: Sequence[str], args: Sequence[Any] = ()) -> Any:
+        return target.evalsha(SHAS[name], len(keys), *keys, *args)
+
+    async def read(self, video_ids: Sequence[int]) -> dict[int, Snapshot]:
+        if not video_ids:
+            return {}
+        epoch = self._link.epoch
+
+        async def op() -> list[Any]:
+            async with self._link.client.pipeline(transaction=False) as pipe:
+                for video_id in video_ids:
+                    self._call(pipe, "read_video", [counters_key(video_id), presence_key(video_id)])
+                self._call(pipe, "read_views", [PENDING, BATCHES], video_ids)
+                return await pipe.execute()
+
+        results = await self._run(op, write=False)
+        pending, batches = results[-1]
+        snapshots = {}
+        for index, video_id in enumerate(video_ids):
+            likes, comments, version, entry_epoch, live = results[index]
+            counters = None
+            if version is not None and epoch and entry_epoch is not None and entry_epoch.decode() == epoch:
+                counters = Counters(int(likes), int(comments), int(version))
+            mine = [value for i in range(0, len(batches), 2) for value in (batches[i], batches[i + 1][index])]
+            snapshots[video_id] = Snapshot(counters, _tally(pending[index], mine), int(live))
+        return snapshots
+
+    async def cache_counters(self, items: Sequence[tuple[int, Counters]]) -> None:
+        epoch = self._link.epoch
+        if not items or not epoch:
+            return
+
+        async def op() -> None:
+            async with self._link.client.pipeline(transaction=False) as pipe:
+                for video_id, counters in items:
+                    self._call(
+                        pipe,
+                        "fill",
+                        [counters_key(video_id), gone_key(video_id)],
+                        [counters.likes, counters.comments, counters.version, epoch, COUNTERS_TTL_SECONDS],
+                    )
+                await pipe.execute()
+
+        await self._run(op, write=True)
+
+    async def add_view(self, video_id: int) -> ViewTally:
+        result = await self._run(
+            lambda: self._call(self._link.client, "add_view", [PENDING, BATCHES, GONE_VIEWS], [video_id]),
+            write=True,
+        )
+        if result == -1:
+            raise VideoGone(video_id)
+        pending, batches = result
+        return _tally(pending, batches)
+
+    async def heartbeat(self, video_id: int, viewer: str, ttl_seconds: int) -> int:
+        live = await self._run(
+            lambda: self._call(
+                self._link.client,
+                "heartbeat",
+                [presence_key(video_id), gone_key(video_id)],
+                [viewer, ttl_seconds * 1000],
+            ),
+            write=True,
+        )
+        if live < 0:
+            raise VideoGone(video_id)
+        return int(live)
+
+    async def leave(self, video_id: int, viewer: str) -> int:
+        live = await self._run(
+            lambda: self._call(self._link.client, "leave", [presence_key(video_id)], [viewer]), write=True
+        )
+        return int(live)
+
+    async def forget(self, video_id: int) -> None:
+        async def op() -> None:
+            async with self._link.client.pipeline(transaction=False) as pipe:
+                self._call(
+                    pipe,
+                    "forget",
+                    [counters_key(video_id), presence_key(video_id), gone_key(video_id)],
+                    [TOMBSTONE_SECONDS],
+                )
+                self._call(pipe, "forget_views", [PENDING, GONE_VIEWS], [video_id])
+                await pipe.execute()
+
+        await self._run(op, write=True)
+
+    async def claim_views(self, floor_seq: int) -> list[ViewBatch]:
+        raw = await self._run(
+            lambda: self._call(
+                self._link.client,
+                "claim",
+                [PENDING, BATCHES, APPLIED, SEQ, GONE_VIEWS],
+                [floor_seq, self._retention_ms, TOMBSTONE_SECONDS * 1000],
+            ),
+            write=True,
+        )
+        batches = []
+        for i in range(0, len(raw), 2):
+            pairs = raw[i + 1]
+            views = {int(pairs[j]): int(pairs[j + 1]) for j in range(0, len(pairs), 2)}
+            batches.append(ViewBatch(int(raw[i]), views))
+        return sorted(batches, key=lambda batch: batch.seq)
+
+    async def mark_applied(self, seqs: Sequence[int]) -> None:
+        if seqs:
+            await self._run(lambda: self._call(self._link.client, "mark", [APPLIED], list(seqs)), write=True)

@@ -1,0 +1,88 @@
+"""The engagement store: what is hot or ephemeral about a video, behind one small interface.
+
+Two backends share this contract (and one test suite): Redis in production,
+a dict in this process for the embedded default.
+
+- Counters (likes, comments) are a *cache* of the durable counters on the
+  video row: each copy carries the row's `counters_version` and the cache
+  epoch; an older version never overwrites a newer one, and a copy from an
+  older epoch counts as missing.
+- Views are written here first and flushed to PostgreSQL in numbered
+  batches. A video's displayed count is its durable `view_count` plus the
+  views of every batch newer than the row's `view_flush_seq` plus pending
+  ones, which is exact at every moment of a flush.
+- Presence is a sorted set of viewers scored by expiry, on the store's clock.
+- A deleted video leaves a tombstone, so that a late write cannot bring its
+  keys back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+TOMBSTONE_SECONDS = 3600
+COUNTERS_TTL_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    likes: int
+    comments: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ViewTally:
+    """Views of one video not yet in its durable `view_count` (as of some `view_flush_seq`)."""
+
+    pending: int = 0
+    batches: tuple[tuple[int, int], ...] = ()  # (batch seq, views of this video in it)
+
+    def beyond(self, flushed_seq: int) -> int:
+        return self.pending + sum(views for seq, views in self.batches if seq > flushed_seq)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    counters: Counters | None  # None: not cached in the current epoch
+    views: ViewTally
+    live_viewers: int
+
+
+@dataclass(frozen=True, slots=True)
+class ViewBatch:
+    seq: int
+    views: dict[int, int] = field(default_factory=dict)
+
+
+class VideoGone(Exception):
+    """The video was deleted: the write is refused."""
+
+
+class EngagementStore(Protocol):
+    async def read(self, video_ids: Sequence[int]) -> dict[int, Snapshot]:
+        """Everything cached about these videos, in one round trip."""
+
+    async def cache_counters(self, items: Sequence[tuple[int, Counters]]) -> None:
+        """Remember durable counters unless a newer version is cached or the video is gone."""
+
+    async def add_view(self, video_id: int) -> ViewTally:
+        """Count one view (raises VideoGone) and return the video's undurable views."""
+
+    async def heartbeat(self, video_id: int, viewer: str, ttl_seconds: int) -> int:
+        """Mark `viewer` live for `ttl_seconds`; the number of live viewers (raises VideoGone)."""
+
+    async def leave(self, video_id: int, viewer: str) -> int:
+        """Forget `viewer`; the number of live viewers left."""
+
+    async def forget(self, video_id: int) -> None:
+        """Drop everything about a deleted video and refuse later writes to it."""
+
+    async def claim_views(self, floor_seq: int) -> list[ViewBatch]:
+        """Atomically move pending views into a new batch numbered above `floor_seq`;
+        return every batch not yet marked applied (older, orphaned ones first)."""
+
+    async def mark_applied(self, seqs: Sequence[int]) -> None:
+        """The batches are in PostgreSQL; keep them briefly for readers, then drop them."""

@@ -1,0 +1,260 @@
+"""Durable engagement: like rows, comments, the counters on the video row, flushed views.
+
+A like or a comment and the counter it moves change in one transaction, and
+every change bumps the video's `counters_version`, so the counters read from
+here are exact and ordered; Redis only ever caches them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from tortoise.exceptions import IntegrityError
+
+from halo.repositories.base import translate_errors
+from halo.repositories.sql import Sql, db_datetime, to_datetime
+
+# pg_try_advisory_xact_lock key: one view flush at a time across all replicas ("VIEW").
+VIEW_FLUSH_LOCK_KEY = 0x56494557
+
+
+class VideoMissing(Exception):
+    """The video does not exist (any more)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CounterRow:
+    like_count: int
+    comment_count: int
+    counters_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommentRow:
+    id: int
+    video_id: int
+    user_id: int
+    body: str
+    created_at: datetime
+
+
+_LIKE_PG = """
+WITH inserted AS (
+    INSERT INTO likes (video_id, user_id, created_at) VALUES ($1, $2, $3)
+    ON CONFLICT (video_id, user_id) DO NOTHING
+    RETURNING video_id
+), bumped AS (
+    UPDATE videos SET like_count = like_count + 1, counters_version = counters_version + 1
+    WHERE id IN (SELECT video_id FROM inserted)
+    RETURNING like_count, comment_count, counters_version
+)
+SELECT like_count, comment_count, counters_version, TRUE AS changed FROM bumped
+UNION ALL
+SELECT like_count, comment_count, counters_version, FALSE FROM videos
+WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM inserted)
+"""
+
+_UNLIKE_PG = """
+WITH deleted AS (
+    DELETE FROM likes WHERE video_id = $1 AND user_id = $2 RETURNING video_id
+), bumped AS (
+    UPDATE videos SET like_count = GREATEST(like_count - 1, 0), counters_version = counters_version + 1
+    WHERE id IN (SELECT video_id FROM deleted)
+    RETURNING like_count, comment_count, counters_version
+)
+SELECT like_count, comment_count, counters_version, TRUE AS changed FROM bumped
+UNION ALL
+SELECT like_count, comment_count, counters_version, FALSE FROM videos
+WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM deleted)
+"""
+
+_COUNTERS = "SELECT like_count, comment_count, counters_version FROM videos WHERE id = $1"
+
+
+def _counters(raw: dict[str, Any]) -> CounterRow:
+    return CounterRow(int(raw["like_count"]), int(raw["comment_count"]), int(raw["counters_version"]))
+
+
+def _comment(raw: dict[str, Any]) -> CommentRow:
+    return CommentRow(raw["id"], raw["video_id"], raw["user_id"], raw["body"], to_datetime(raw["created_at"]))
+
+
+def _is_missing_video(exc: Exception) -> bool:
+    return isinstance(exc, asyncpg.ForeignKeyViolationError) or (
+        isinstance(exc, IntegrityError) and "foreign key" in str(exc).lower()
+    )
+
+
+class EngagementRepository:
+    def __init__(self, sql: Sql | None = None) -> None:
+        self._sql = sql or Sql()
+        self._sqlite_flush = asyncio.Lock()
+
+    @translate_errors
+    async def like(self, video_id: int, user_id: int) -> tuple[bool, CounterRow]:
+        """Like once (idempotent). Returns whether this call changed anything, and the counters after it."""
+        return await self._toggle(video_id, user_id, like=True)
+
+    @translate_errors
+    async def unlike(self, video_id: int, user_id: int) -> tuple[bool, CounterRow]:
+        return await self._toggle(video_id, user_id, like=False)
+
+    async def _toggle(self, video_id: int, user_id: int, *, like: bool) -> tuple[bool, CounterRow]:
+        now = datetime.now(UTC)
+        try:
+            if self._sql.dialect == "postgres":
+                if like:
+                    raw = await self._sql.fetchrow(_LIKE_PG, video_id, user_id, now)
+                else:
+                    raw = await self._sql.fetchrow(_UNLIKE_PG, video_id, user_id)
+            else:
+                raw = await self._toggle_sqlite(video_id, user_id, like, now)
+        except (asyncpg.ForeignKeyViolationError, IntegrityError) as exc:
+            if _is_missing_video(exc):
+                raise VideoMissing(video_id) from exc
+            raise
+        if raw is None:
+            raise VideoMissing(video_id)
+        return bool(raw["changed"]), _counters(raw)
+
+    async def _toggle_sqlite(
+        self, video_id: int, user_id: int, like: bool, now: datetime
+    ) -> dict[str, Any] | None:
+        async with self._sql.transaction() as tx:
+            if like:
+                changed = await tx.fetchrow(
+                    "INSERT INTO likes (video_id, user_id, created_at) VALUES ($1, $2, $3) "
+                    "ON CONFLICT (video_id, user_id) DO NOTHING RETURNING id",
+                    video_id,
+                    user_id,
+                    db_datetime(now, "sqlite"),
+                )
+                bump = "like_count = like_count + 1"
+            else:
+                changed = await tx.fetchrow(
+                    "DELETE FROM likes WHERE video_id = $1 AND user_id = $2 RETURNING id", video_id, user_id
+                )
+                bump = "like_count = max(like_count - 1, 0)"
+            if changed is not None:
+                await tx.execute(
+                    f"UPDATE videos SET {bump}, counters_version = counters_version + 1 WHERE id = $1",  # noqa: S608
+                    video_id,
+                )
+            raw = await tx.fetchrow(_COUNTERS, video_id)
+        if raw is not None:
+            raw["changed"] = changed is not None
+        return raw
+
+    @translate_errors
+    async def counters(self, video_id: int) -> CounterRow | None:
+        raw = await self._sql.fetchrow(_COUNTERS, video_id)
+        return _counters(raw) if raw else None
+
+    @translate_errors
+    async def add_comment(self, video_id: int, user_id: int, body: str) -> tuple[CommentRow, CounterRow]:
+        now = datetime.now(UTC)
+        try:
+            async with self._sql.transaction() as tx:
+                raw = await tx.fetchrow(
+                    "INSERT INTO comments (video_id, user_id, body, created_at) VALUES ($1, $2, $3, $4) "
+                    "RETURNING id, video_id, user_id, body, created_at",
+                    video_id,
+                    user_id,
+                    body,
+                    db_datetime(now, tx.dialect),
+                )
+                counters = await tx.fetchrow(
+                    "UPDATE videos SET comment_count = comment_count + 1, "
+                    "counters_version = counters_version + 1 "
+                    "WHERE id = $1 RETURNING like_count, comment_count, counters_version",
+                    video_id,
+                )
+        except (asyncpg.ForeignKeyViolationError, IntegrityError) as exc:
+            if _is_missing_video(exc):
+                raise VideoMissing(video_id) from exc
+            raise
+        if raw is None or counters is None:
+            raise VideoMissing(video_id)
+        return _comment(raw), _counters(counters)
+
+    @translate_errors
+    async def comments_page(
+        self, video_id: int, *, after: tuple[datetime, int] | None, limit: int
+    ) -> list[CommentRow]:
+        """Newest first, keyset on (created_at, id)."""
+        args: list[Any] = [video_id, limit]
+        seek = ""
+        if after is not None:
+            args += [db_datetime(after[0], self._sql.dialect), after[1]]
+            seek = "AND (created_at, id) < ($3, $4)"
+        rows = await self._sql.fetch(
+            f"SELECT id, video_id, user_id, body, created_at FROM comments WHERE video_id = $1 {seek} "  # noqa: S608
+            "ORDER BY created_at DESC, id DESC LIMIT $2",
+            *args,
+        )
+        return [_comment(raw) for raw in rows]
+
+    @asynccontextmanager
+    async def view_flush(self) -> AsyncIterator[ViewFlush | None]:
+        """One view flush at a time across every worker and replica: yields None when another
+        flusher holds the lock, else a handle whose batches commit together on exit."""
+        if self._sql.dialect != "postgres":
+            async with self._sqlite_flush, self._sql.transaction() as tx:
+                yield ViewFlush(tx, await _applied_seq(tx))
+            return
+        async with self._sql.transaction() as tx:
+            locked = await tx.fetchrow("SELECT pg_try_advisory_xact_lock($1) AS locked", VIEW_FLUSH_LOCK_KEY)
+            if not locked or not locked["locked"]:
+                yield None
+                return
+            yield ViewFlush(tx, await _applied_seq(tx))
+
+
+async def _applied_seq(tx: Sql) -> int:
+    raw = await tx.fetchrow("SELECT applied_seq FROM view_flush_state WHERE id = 1")
+    return int(raw["applied_seq"]) if raw else 0
+
+
+class ViewFlush:
+    """Applies view batches inside the flush transaction, each at most once per video."""
+
+    def __init__(self, tx: Sql, applied_seq: int) -> None:
+        self._tx = tx
+        self.applied_seq = applied_seq
+
+    async def apply(self, seq: int, views: dict[int, int]) -> int:
+        """Add a batch's views to each video whose `view_flush_seq` is older than `seq`.
+
+        Returns the number of rows changed."""
+        ids: Sequence[int] = list(views)
+        counts = [views[video_id] for video_id in ids]
+        if self._tx.dialect == "postgres":
+            rows = await self._tx.fetch(
+                "UPDATE videos AS v SET view_count = v.view_count + b.n, view_flush_seq = $3 "
+                "FROM unnest($1::bigint[], $2::bigint[]) AS b(id, n) "
+                "WHERE v.id = b.id AND v.view_flush_seq < $3 RETURNING v.id",
+                ids,
+                counts,
+                seq,
+            )
+            changed = len(rows)
+        else:
+            changed = 0
+            for video_id, count in zip(ids, counts, strict=True):
+                changed += await self._tx.execute(
+                    "UPDATE videos SET view_count = view_count + $1, view_flush_seq = $2 "
+                    "WHERE id = $3 AND view_flush_seq < $2",
+                    count,
+                    seq,
+                    video_id,
+                )
+        if seq > self.applied_seq:
+            await self._tx.execute("UPDATE view_flush_state SET applied_seq = $1 WHERE id = 1", seq)
+            self.applied_seq = seq
+        return changed

@@ -1,0 +1,76 @@
+"""Hand-written SQL through Tortoise's own connection pool, on PostgreSQL and SQLite.
+
+The list queries (keyset pagination over five sorts, literal substring search,
+binary title order) and the counter updates are clearer and faster as SQL
+than as ORM queries. Statements use PostgreSQL's `$1` placeholders; on SQLite
+they become `?1`. Rows come back as dicts with Python types on both.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+@lru_cache(maxsize=512)
+def _for_sqlite(sql: str) -> str:
+    return _PLACEHOLDER.sub(r"?\1", sql)
+
+
+def to_datetime(value: Any) -> datetime:
+    """SQLite hands back text; PostgreSQL a datetime."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def db_datetime(value: datetime, dialect: str) -> Any:
+    """A datetime parameter as the dialect stores it (SQLite: fixed-width text, so it sorts)."""
+    if dialect == "postgres":
+        return value
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
+
+
+class Sql:
+    """Runs statements on a Tortoise client: the pool, or one transaction's connection."""
+
+    def __init__(self, client: BaseDBAsyncClient | None = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> BaseDBAsyncClient:
+        return self._client if self._client is not None else connections.get("default")
+
+    @property
+    def dialect(self) -> str:
+        return self.client.capabilities.dialect
+
+    def _statement(self, sql: str) -> str:
+        return sql if self.dialect == "postgres" else _for_sqlite(sql)
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        return await self.client.execute_query_dict(self._statement(sql), list(args))
+
+    async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        affected, _ = await self.client.execute_query(self._statement(sql), list(args))
+        return affected
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Sql]:
+        async with in_transaction("default") as connection:
+            yield Sql(connection)

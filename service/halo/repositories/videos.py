@@ -1,0 +1,185 @@
+"""Videos: metadata, the keyset-paginated list, and the durable engagement counters.
+
+The only module that knows the videos table. Every sort walks an index in
+key order with a `(key, id)` row comparison, so a page costs `limit` index
+entries however deep the cursor is, and a walk never repeats or skips a
+video whose sort key did not change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from halo.repositories.base import translate_errors
+from halo.repositories.sql import Sql, db_datetime, to_datetime
+
+Sort = Literal["-created_at", "created_at", "-view_count", "view_count", "title"]
+
+COLUMNS = (
+    "id, user_id, title, description, thumbnail_url, stream_url, is_live, is_adult_content, "
+    "view_count, view_flush_seq, like_count, comment_count, counters_version, created_at, updated_at"
+)
+EDITABLE = ("title", "description", "thumbnail_url", "stream_url", "is_live", "is_adult_content")
+
+
+@dataclass(frozen=True, slots=True)
+class VideoRow:
+    id: int
+    user_id: int
+    title: str
+    description: str | None
+    thumbnail_url: str | None
+    stream_url: str | None
+    is_live: bool
+    is_adult_content: bool
+    view_count: int
+    view_flush_seq: int
+    like_count: int
+    comment_count: int
+    counters_version: int
+    created_at: datetime
+    updated_at: datetime
+
+    def sort_key(self, sort: Sort) -> Any:
+        field = sort.lstrip("-")
+        return getattr(self, field)
+
+
+@dataclass(frozen=True, slots=True)
+class Visibility:
+    """Which adult content a caller may see: none, their own, or all."""
+
+    viewer_id: int | None
+    sees_all_adult: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilters:
+    user_id: int | None = None
+    is_live: bool | None = None
+    q: str | None = None
+
+
+def _row(raw: dict[str, Any]) -> VideoRow:
+    raw["is_live"] = bool(raw["is_live"])
+    raw["is_adult_content"] = bool(raw["is_adult_content"])
+    raw["created_at"] = to_datetime(raw["created_at"])
+    raw["updated_at"] = to_datetime(raw["updated_at"])
+    return VideoRow(**raw)
+
+
+def escape_like(text: str) -> str:
+    """`%` and `_` in a search match themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# (order by, comparison for the next page)
+_ORDER = {
+    "-created_at": ("created_at DESC, id DESC", "(created_at, id) < ({k}, {i})"),
+    "created_at": ("created_at ASC, id ASC", "(created_at, id) > ({k}, {i})"),
+    "-view_count": ("view_count DESC, id DESC", "(view_count, id) < ({k}, {i})"),
+    "view_count": ("view_count ASC, id ASC", "(view_count, id) > ({k}, {i})"),
+    "title": ("{title} ASC, id ASC", "({title}, id) > ({k}, {i})"),
+}
+
+
+class VideoRepository:
+    def __init__(self, sql: Sql | None = None) -> None:
+        self._sql = sql or Sql()
+
+    @translate_errors
+    async def get(self, video_id: int) -> VideoRow | None:
+        raw = await self._sql.fetchrow(f"SELECT {COLUMNS} FROM videos WHERE id = $1", video_id)  # noqa: S608
+        return _row(raw) if raw else None
+
+    @translate_errors
+    async def create(self, user_id: int, fields: dict[str, Any]) -> VideoRow:
+        now = datetime.now(UTC)
+        dialect = self._sql.dialect
+        raw = await self._sql.fetchrow(
+            f"""INSERT INTO videos (user_id, title, description, thumbnail_url, stream_url, is_live,
+                   is_adult_content, view_count, view_flush_seq, like_count, comment_count, counters_version,
+                   created_at, updated_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, 0, 0, 0, $8, $8)
+               RETURNING {COLUMNS}""",  # noqa: S608
+            user_id,
+            fields["title"],
+            fields.get("description"),
+            fields.get("thumbnail_url"),
+            fields.get("stream_url"),
+            bool(fields.get("is_live", False)),
+            bool(fields.get("is_adult_content", False)),
+            db_datetime(now, dialect),
+        )
+        assert raw is not None
+        return _row(raw)
+
+    @translate_errors
+    async def update(self, video_id: int, changes: dict[str, Any]) -> VideoRow | None:
+        names = [name for name in EDITABLE if name in changes]
+        assignments = ", ".join(f"{name} = ${index}" for index, name in enumerate(names, start=2))
+        values = [changes[name] for name in names]
+        updated_at = f"updated_at = ${len(names) + 2}"
+        raw = await self._sql.fetchrow(
+            f"UPDATE videos SET {assignments + ', ' if assignments else ''}{updated_at} "  # noqa: S608
+            f"WHERE id = $1 RETURNING {COLUMNS}",
+            video_id,
+            *values,
+            db_datetime(datetime.now(UTC), self._sql.dialect),
+        )
+        return _row(raw) if raw else None
+
+    @translate_errors
+    async def delete(self, video_id: int) -> bool:
+        """Delete a video; its likes and comments go with it (ON DELETE CASCADE)."""
+        raw = await self._sql.fetchrow("DELETE FROM videos WHERE id = $1 RETURNING id", video_id)
+        return raw is not None
+
+    @translate_errors
+    async def page(
+        self,
+        *,
+        sort: Sort,
+        filters: ListFilters,
+        visibility: Visibility,
+        after: tuple[Any, int] | None,
+        limit: int,
+    ) -> list[VideoRow]:
+        """Up to `limit` videos in `sort` order after the keyset position `after` (sort key, id)."""
+        postgres = self._sql.dialect == "postgres"
+        conditions: list[str] = []
+        args: list[Any] = []
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if not visibility.sees_all_adult:
+            if visibility.viewer_id is None:
+                conditions.append("NOT is_adult_content")
+            else:
+                conditions.append(f"(NOT is_adult_content OR user_id = {arg(visibility.viewer_id)})")
+        if filters.user_id is not None:
+            conditions.append(f"user_id = {arg(filters.user_id)}")
+        if filters.is_live is not None:
+            conditions.append("is_live" if filters.is_live else "NOT is_live")
+        if filters.q:
+            operator = "ILIKE" if postgres else "LIKE"
+            conditions.append(f"title {operator} {arg('%' + escape_like(filters.q) + '%')} ESCAPE '\\'")
+
+        title = 'title COLLATE "C"' if postgres else "title"
+        order, seek = _ORDER[sort]
+        if after is not None:
+            key, last_id = after
+            if sort.endswith("created_at"):
+                key = db_datetime(key, self._sql.dialect)
+            conditions.append(seek.format(k=arg(key), i=arg(last_id), title=title))
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        sql = f"SELECT {COLUMNS} FROM videos {where} ORDER BY {order.format(title=title)} LIMIT {arg(limit)}"  # noqa: S608
+        return [_row(raw) for raw in await self._sql.fetch(sql, *args)]
+
+    @translate_errors
+    async def exists(self, video_id: int) -> bool:
+        return await self._sql.fetchrow("SELECT 1 AS one FROM videos WHERE id = $1", video_id) is not None

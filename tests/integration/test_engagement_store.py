@@ -1,0 +1,148 @@
+"""One contract, two engagement stores: Redis (production) and in-process (embedded default)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+
+import pytest
+
+from halo.clients import redis_client
+from halo.config import Settings
+from halo.engagement.link import RedisLink
+from halo.engagement.memory_store import MemoryEngagementStore
+from halo.engagement.redis_store import RedisEngagementStore
+from halo.engagement.store import Counters, EngagementStore, VideoGone
+
+# Video ids far from anything the e2e servers create in the shared key space.
+_ids = itertools.count(9_000_000_000 + (id(object()) % 1_000_000) * 1000)
+
+
+def new_id() -> int:
+    return next(_ids)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[EngagementStore]:
+    if request.param == "memory":
+        yield MemoryEngagementStore(batch_retention_seconds=0.5)
+        return
+    client = redis_client(Settings(env="development", database_url="sqlite://:memory:", redis_url=redis_url))
+    link = RedisLink(client)
+    await link.probe()
+    yield RedisEngagementStore(link, batch_retention_seconds=0.5)
+    await client.aclose()
+
+
+async def test_unknown_video_reads_as_empty(store: EngagementStore) -> None:
+    video = new_id()
+    snapshot = (await store.read([video]))[video]
+    assert snapshot.counters is None
+    assert snapshot.live_viewers == 0
+    assert snapshot.views.beyond(0) == 0
+
+
+async def test_counters_keep_the_newest_version(store: EngagementStore) -> None:
+    video = new_id()
+    await store.cache_counters([(video, Counters(likes=5, comments=1, version=7))])
+    await store.cache_counters([(video, Counters(likes=3, comments=0, version=4))])  # late, older
+    assert (await store.read([video]))[video].counters == Counters(5, 1, 7)
+    await store.cache_counters([(video, Counters(likes=6, comments=1, version=8))])
+    assert (await store.read([video]))[video].counters == Counters(6, 1, 8)
+
+
+async def test_views_are_pending_until_claimed_then_batched_until_applied(store: EngagementStore) -> None:
+    video, other = new_id(), new_id()
+    for _ in range(3):
+        await store.add_view(video)
+    tally = await store.add_view(other)
+    assert tally.beyond(0) >= 1
+    assert (await store.read([video]))[video].views.beyond(0) == 3
+
+    batches = await store.claim_views(floor_seq=0)
+    mine = [b for b in batches if video in b.views]
+    assert len(mine) == 1 and mine[0].views[video] == 3
+    seq = mine[0].seq
+    tally = (await store.read([video]))[video].views
+    assert tally.pending == 0
+    assert tally.beyond(seq - 1) == 3  # a row flushed before this batch still needs it
+    assert tally.beyond(seq) == 0  # a row that has this batch does not count it twice
+
+    await store.mark_applied([b.seq for b in batches])
+    assert [
+        b for b in await store.claim_views(floor_seq=0) if b.seq == seq
+    ] == []  # applied: not handed out again
+
+
+async def test_claim_numbers_batches_above_the_floor(store: EngagementStore) -> None:
+    await store.add_view(new_id())
+    batches = await store.claim_views(floor_seq=10_000_000)
+    assert batches and max(b.seq for b in batches) > 10_000_000
+    await store.mark_applied([b.seq for b in batches])
+
+
+async def test_unapplied_batches_are_handed_out_again(store: EngagementStore) -> None:
+    video = new_id()
+    await store.add_view(video)
+    first = [b for b in await store.claim_views(0) if video in b.views]
+    # the flusher died before writing to the database: the next one gets the same batch
+    await store.add_view(video)
+    second = await store.claim_views(0)
+    carrying = sorted((b.seq, b.views[video]) for b in second if video in b.views)
+    assert carrying[0] == (first[0].seq, 1)
+    assert len(carrying) == 2 and carrying[1][1] == 1
+    await store.mark_applied([b.seq for b in second])
+
+
+async def test_concurrent_claims_never_lose_or_double_a_view(store: EngagementStore) -> None:
+    video = new_id()
+    await asyncio.gather(*(store.add_view(video) for _ in range(200)))
+    claims = await asyncio.gather(*(store.claim_views(0) for _ in range(5)))
+    by_seq = {b.seq: b.views.get(video, 0) for claim in claims for b in claim}
+    assert sum(by_seq.values()) == 200
+    await store.mark_applied(list(by_seq))
+
+
+async def test_presence_counts_each_viewer_once(store: EngagementStore) -> None:
+    video = new_id()
+    assert await store.heartbeat(video, "a:viewer-one", 30) == 1
+    assert await store.heartbeat(video, "a:viewer-one", 30) == 1
+    assert await store.heartbeat(video, "u:7", 30) == 2
+    assert await store.leave(video, "a:viewer-one") == 1
+    assert await store.leave(video, "a:viewer-one") == 1  # never below
+    assert await store.leave(video, "u:7") == 0
+    assert await store.leave(video, "u:7") == 0
+
+
+async def test_presence_expires_after_its_ttl(store: EngagementStore) -> None:
+    video = new_id()
+    await store.heartbeat(video, "a:short-lived", 1)
+    assert (await store.read([video]))[video].live_viewers == 1
+    deadline = asyncio.get_running_loop().time() + 10
+    while (await store.read([video]))[video].live_viewers and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.2)
+    assert (await store.read([video]))[video].live_viewers == 0
+
+
+async def test_presence_cost_is_bounded_with_many_expired_viewers(store: EngagementStore) -> None:
+    video = new_id()
+    await asyncio.gather(*(store.heartbeat(video, f"a:expired-{i}", 1) for i in range(300)))
+    await asyncio.sleep(1.2)
+    assert await store.heartbeat(video, "a:fresh-viewer", 30) == 1  # counts right before clean-up finishes
+
+
+async def test_forgotten_video_refuses_late_writes(store: EngagementStore) -> None:
+    video = new_id()
+    await store.add_view(video)
+    await store.heartbeat(video, "a:watcher-01", 30)
+    await store.cache_counters([(video, Counters(1, 1, 1))])
+    await store.forget(video)
+    snapshot = (await store.read([video]))[video]
+    assert snapshot.counters is None and snapshot.live_viewers == 0 and snapshot.views.pending == 0
+    with pytest.raises(VideoGone):
+        await store.add_view(video)
+    with pytest.raises(VideoGone):
+        await store.heartbeat(video, "a:watcher-01", 30)
+    await store.cache_counters([(video, Counters(2, 2, 2))])
+    assert (await store.read([video]))[video].counters is None
