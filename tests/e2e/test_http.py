@@ -172,6 +172,16 @@ async def test_openapi_document_and_docs_page(client: httpx.AsyncClient) -> None
     schema = document["components"]["schemas"][schema_ref.rsplit("/", 1)[1]]
     assert schema["additionalProperties"] is False
     assert set(schema["required"]) == {"email", "username", "password", "display_name"}
+    listing = paths["/api/v1/videos"]["get"]
+    assert {p["name"] for p in listing["parameters"]} == {
+        "limit",
+        "cursor",
+        "sort",
+        "user_id",
+        "is_live",
+        "q",
+    }
+    assert listing["security"] == [{}, {"bearerAuth": []}]
     docs = await client.get("/docs")
     assert docs.status_code == 200
     assert "text/html" in docs.headers["content-type"]
@@ -205,3 +215,37 @@ async def test_each_request_writes_one_structured_log_line(
         for line in lines
         if line.get("request_id") == "probe-should-not-log" and line["logger"] == "halo.access"
     ]
+
+
+async def test_responses_match_their_documented_schemas(client: httpx.AsyncClient) -> None:
+    from halo.api import schemas
+    from tests.e2e.conftest import create_video
+
+    account = await register(client)
+    video = await create_video(client, account)
+    vid = video["id"]
+    checks = [
+        (schemas.TokenResponse, account.body),
+        (schemas.UserEnvelope, (await client.get("/api/v1/auth/profile", headers=account.auth)).json()),
+        (schemas.VideoOut, video),
+        (schemas.VideoPage, (await client.get("/api/v1/videos", params={"user_id": account.id})).json()),
+        (schemas.EngagementOut, (await client.get(f"/api/v1/videos/{vid}/engagement")).json()),
+        (schemas.ViewCountOut, (await client.post(f"/api/v1/videos/{vid}/views")).json()),
+        (schemas.LikeOut, (await client.put(f"/api/v1/videos/{vid}/like", headers=account.auth)).json()),
+        (
+            schemas.CommentOut,
+            (
+                await client.post(f"/api/v1/videos/{vid}/comments", json={"body": "x"}, headers=account.auth)
+            ).json(),
+        ),
+        (schemas.CommentPage, (await client.get(f"/api/v1/videos/{vid}/comments")).json()),
+        (
+            schemas.PresenceOut,
+            (await client.post(f"/api/v1/videos/{vid}/presence", headers=account.auth)).json(),
+        ),
+        (schemas.HealthBody, (await client.get("/health")).json()),
+        (schemas.ProbeBody, (await client.get("/health/ready")).json()),
+        (schemas.ErrorBody, (await client.get("/api/v1/videos/0")).json()),
+    ]
+    for model, body in checks:
+        model.model_validate(body)  # extra="forbid": no undocumented field either
