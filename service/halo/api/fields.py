@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 MAX_URL_LENGTH = 2048
 _URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
@@ -37,7 +39,8 @@ def _http_url(value: str) -> str:
 def _email(value: str) -> str:
     _no_nul(value)
     try:
-        validate_email(value, check_deliverability=False)
+        # `.test` addresses are fine (RFC 2606 names for testing); other special-use domains are not.
+        validate_email(value, check_deliverability=False, test_environment=True)
     except EmailNotValidError:
         raise ValueError("not a valid email address") from None
     return value.lower()
@@ -53,13 +56,33 @@ def _password(value: str) -> str:
     return value
 
 
-NoNul = AfterValidator(_no_nul)
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
+class _NoNul:
+    """Refuses NUL characters, and says so in the JSON schema (unless a stricter pattern is there)."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(_no_nul, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema.setdefault("pattern", NO_NUL_PATTERN)
+        return json_schema
+
+
+NoNul = _NoNul()
 
 
 Email = Annotated[str, Field(max_length=254, json_schema_extra={"format": "email"}), AfterValidator(_email)]
 Password = Annotated[
     str,
-    Field(description="8 to 72 bytes of UTF-8", json_schema_extra={"minLength": 8}),
+    Field(
+        description="8 to 72 bytes of UTF-8 (the character bounds here are the loosest those imply)",
+        json_schema_extra={"minLength": 2, "maxLength": 72, "pattern": NO_NUL_PATTERN},
+    ),
     AfterValidator(_password),
 ]
 Username = Annotated[str, StringConstraints(min_length=3, max_length=30, pattern=r"^[A-Za-z0-9_]+$")]

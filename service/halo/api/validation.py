@@ -41,8 +41,9 @@ def parse_body(request: Request, model: type[M]) -> M:
 def parse_query(request: Request, model: type[M]) -> M:
     """Query parameters validated against `model`; any bad parameter is a 400 naming it."""
     raw: dict[str, Any] = {}
+    args = request.get_args(keep_blank_values=True)  # `?limit=` is a bad value, not an absent one
     for name in model.model_fields:
-        values = request.args.getlist(name)
+        values = args.getlist(name)
         if values:
             raw[name] = values[0]
     try:

@@ -25,7 +25,8 @@ class BearerAuth:
     async def authenticate(self, request: Request) -> None:
         request.ctx.principal = None
         header = request.headers.get("authorization")
-        if header is None or not request.path.startswith(API_PREFIX):
+        # Unknown paths and methods answer 404/405 whatever the token.
+        if header is None or request.route is None or not request.path.startswith(API_PREFIX):
             return
         scheme, _, token = header.partition(" ")
         token = token.strip()

@@ -108,7 +108,24 @@ class EnvelopeErrorHandler(ErrorHandler):
         elif isinstance(exception, BadRequest) and status == 400:
             message = str(exception) or "malformed request"
         headers = {k: str(v) for k, v in (exception.headers or {}).items()}
+        if isinstance(exception, MethodNotAllowed) and "Allow" not in headers:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
         return envelope(request, status, code, message, headers=headers)
+
+
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Sanic's router does not name the allowed methods of dynamic paths: ask it for each one."""
+    allowed = []
+    for method in _METHODS:
+        try:
+            request.app.router.get(request.path, method, request.headers.get("host"))
+        except SanicException:
+            continue
+        allowed.append(method)
+    return allowed
 
 
 def _status_of(error: service_errors.ServiceError) -> tuple[int, str]:

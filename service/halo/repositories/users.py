@@ -12,6 +12,7 @@ from tortoise.functions import Lower
 from halo.models import User
 from halo.repositories.base import translate_errors, unique_field
 
+MAX_EMAIL_LENGTH = 254
 PROFILE_FIELDS = (
     "id",
     "email",
@@ -78,6 +79,8 @@ class UserRepository:
     @translate_errors
     async def credentials_by_email(self, email: str) -> tuple[UserRecord, str] | None:
         """The user and their password hash, for login."""
+        if len(email) > MAX_EMAIL_LENGTH:  # cannot be stored, so nobody has it
+            return None
         rows = await User.filter(email=email).values(*PROFILE_FIELDS, "password_hash")
         if not rows:
             return None
