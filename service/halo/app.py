@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +25,11 @@ from halo.clients import redis_client
 from halo.config import Settings
 from halo.engagement.link import RedisLink, StoreUnavailable
 from halo.engagement.memory_store import MemoryEngagementStore
+from halo.engagement.rate_limit import RedisRateLimiter
 from halo.engagement.redis_store import RedisEngagementStore
 from halo.engagement.revocations import MemoryRevocationCache, RedisRevocationCache, RevocationCache
-from halo.middleware import access_log, compression, headers, limits, request_id
+from halo.engagement.throttle import ThrottleLimits, throttle_for
+from halo.middleware import access_log, compression, draining, headers, limits, request_id
 from halo.middleware.auth import BearerAuth
 from halo.middleware.client_ip import ClientIpResolver
 from halo.middleware.cors import Cors
@@ -42,7 +45,7 @@ from halo.repositories.users import UserRepository
 from halo.repositories.videos import VideoRepository
 from halo.security.cursors import CursorCodec
 from halo.security.passwords import PasswordHasher
-from halo.security.rate_limit import TokenBucketLimiter
+from halo.security.rate_limit import LocalRateLimiter, RateLimiter, TokenBucketLimiter
 from halo.security.tokens import TokenCodec
 from halo.services.auth import AuthService
 from halo.services.health import HealthService
@@ -128,6 +131,15 @@ def create_app(settings: Settings) -> Sanic:
             revocation_cache=revocation_cache,
             hasher=hasher,
             tokens=tokens,
+            throttle=throttle_for(
+                link,
+                ThrottleLimits(
+                    window_seconds=settings.login_failure_window_seconds,
+                    per_account_ip=settings.login_max_failures_per_account_ip,
+                    per_account=settings.login_max_failures_per_account,
+                    per_ip=settings.login_max_failures_per_ip,
+                ),
+            ),
         ),
         health=HealthService(DatabaseProbe(), link),
         videos=VideoService(
@@ -152,11 +164,16 @@ def create_app(settings: Settings) -> Sanic:
 def _install_middleware(app: Sanic, settings: Settings, services: Services) -> None:
     """Request middleware run in the order registered; response middleware in the priority given."""
     client_ip = ClientIpResolver(settings.trusted_proxies)
-    rate_limit = RateLimitMiddleware(
-        TokenBucketLimiter(
-            settings.rate_limit_rps, settings.rate_limit_burst, max_clients=settings.rate_limit_max_clients
-        )
+    buckets = TokenBucketLimiter(
+        settings.rate_limit_rps, settings.rate_limit_burst, max_clients=settings.rate_limit_max_clients
     )
+    link = app.ctx.resources.link
+    limiter: RateLimiter = (
+        RedisRateLimiter(link, settings.rate_limit_rps, settings.rate_limit_burst, fallback=buckets)
+        if settings.rate_limit_backend == "redis" and link is not None
+        else LocalRateLimiter(buckets)
+    )
+    rate_limit = RateLimitMiddleware(limiter)
     cors = Cors(settings.cors_origins)
     bearer = BearerAuth(services.auth)
     app.ctx.rate_limit = rate_limit
@@ -175,6 +192,7 @@ def _install_middleware(app: Sanic, settings: Settings, services: Services) -> N
     app.on_response(rate_limit.headers, priority=90)
     app.on_response(cors.headers, priority=80)
     app.on_response(headers.caching_and_security_headers, priority=70)
+    app.on_response(draining.close_connection_when_draining, priority=60)
     app.on_response(compression.gzip_response, priority=20)
     app.on_response(access_log.log_request, priority=10)
 
@@ -192,6 +210,16 @@ def _install_lifecycle(app: Sanic, settings: Settings) -> None:
         resources.tasks.append(asyncio.create_task(_prune_revocations(app), name="prune-revocations"))
         resources.tasks.append(asyncio.create_task(app.ctx.services.view_flusher.run(), name="view-flush"))
         app.ctx.openapi_document = openapi.build_document(app)
+
+    @app.main_process_stop
+    async def wait_for_workers(app: Sanic) -> None:
+        """Sanic's manager waits only ~10 s for workers; give them the drain we promised, and their flush."""
+        manager = getattr(app, "_manager", None)
+        if manager is None:  # single process: nothing to wait for
+            return
+        deadline = time.monotonic() + settings.shutdown_delay_seconds + settings.shutdown_timeout_seconds + 15
+        while any(process.is_alive() for process in manager.processes) and time.monotonic() < deadline:  # noqa: ASYNC110 - polling other processes
+            await asyncio.sleep(0.1)
 
     @app.before_server_stop
     async def start_draining(app: Sanic) -> None:

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(2000, ge=1)
     rate_limit_backend: Literal["local", "redis"] = "local"
     rate_limit_max_clients: int = Field(100_000, ge=100)
+    login_failure_window_seconds: int = Field(900, ge=1, le=86400)
+    login_max_failures_per_account_ip: int = Field(5, ge=1)
+    login_max_failures_per_account: int = Field(20, ge=1)
+    login_max_failures_per_ip: int = Field(100, ge=1)
     trusted_proxies: CommaList = []
     cors_origins: CommaList = []
     max_body_bytes: int = Field(1024 * 1024, ge=1024, le=1024 * 1024 * 1024)

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from halo.engagement.revocations import MemoryRevocationCache
+from halo.engagement.throttle import MemoryLoginThrottle, ThrottleLimits
 from halo.repositories.errors import UniqueViolation
 from halo.repositories.revocations import RevocationRepository
 from halo.repositories.users import UserRepository
@@ -56,6 +57,7 @@ def auth_service() -> AuthService:
         revocation_cache=MemoryRevocationCache(),
         hasher=PasswordHasher(4, threads=4),
         tokens=TokenCodec("k" * 32, issuer="halo", audience="halo-api", ttl_seconds=600),
+        throttle=MemoryLoginThrottle(ThrottleLimits()),
     )
 
 
@@ -89,11 +91,11 @@ async def test_login_with_unknown_email_and_wrong_password_fail_alike() -> None:
         email=email, username=unique(), password="password1", display_name="A", is_adult=False
     )
     with pytest.raises(Unauthorized) as unknown:
-        await service.login(email=f"{unique()}@example.com", password="password1")
+        await service.login(email=f"{unique()}@example.com", password="password1", client_ip="192.0.2.1")
     with pytest.raises(Unauthorized) as wrong:
-        await service.login(email=email, password="password2")
+        await service.login(email=email, password="password2", client_ip="192.0.2.1")
     assert unknown.value.message == wrong.value.message
-    assert (await service.login(email=email, password="password1")).user.email == email
+    assert (await service.login(email=email, password="password1", client_ip="192.0.2.1")).user.email == email
 
 
 async def test_logout_revokes_durably_even_with_an_empty_cache() -> None:

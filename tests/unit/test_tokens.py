@@ -63,3 +63,9 @@ def test_previous_secret_still_verifies_but_new_tokens_use_the_current_one() -> 
     assert TokenCodec(SECRET, issuer="halo", audience="halo-api", ttl_seconds=60).verify(fresh).user_id == 5
     with pytest.raises(InvalidToken):
         TokenCodec(OLD_SECRET, issuer="halo", audience="halo-api", ttl_seconds=60).verify(fresh)
+
+
+def test_non_ascii_and_huge_tokens_are_refused_not_crashing() -> None:
+    for token in ("\udcff\udcfe.\x00.x", "é" * 10, "a." * 5000 + "a", "a.b.c"):
+        with pytest.raises(InvalidToken):
+            codec().verify(token)

@@ -67,11 +67,15 @@ async def register(request: Request, body: RegisterRequest) -> HTTPResponse:
     "Exchange email and password for a token",
     tag="auth",
     body=LoginRequest,
-    responses={200: TokenResponse, 400: None, 401: None, 422: None},
-    description="Unknown email, wrong password and an over-long password get the same 401.",
+    responses={200: TokenResponse, 400: None, 401: None, 422: None, 429: None},
+    response_headers={429: {"Retry-After": "seconds until this account may be tried again from here"}},
+    description="Unknown email, wrong password and an over-long password get the same 401. "
+    "Repeated failures are throttled per account and per IP (429 with Retry-After).",
 )
 async def login(request: Request, body: LoginRequest) -> HTTPResponse:
-    session = await _service(request).login(email=body.email.lower(), password=body.password)
+    session = await _service(request).login(
+        email=body.email.lower(), password=body.password, client_ip=request.ctx.client_ip
+    )
     return json_response(_session_json(session))
 
 

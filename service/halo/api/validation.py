@@ -41,7 +41,12 @@ def parse_body(request: Request, model: type[M]) -> M:
 def parse_query(request: Request, model: type[M]) -> M:
     """Query parameters validated against `model`; any bad parameter is a 400 naming it."""
     raw: dict[str, Any] = {}
-    args = request.get_args(keep_blank_values=True)  # `?limit=` is a bad value, not an absent one
+    try:  # `?limit=` is a bad value, not an absent one; invalid UTF-8 is refused, not replaced
+        args = request.get_args(keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise BadInput(
+            "query string is not valid UTF-8", [FieldIssue("query", "is not valid UTF-8")]
+        ) from None
     for name in model.model_fields:
         values = args.getlist(name)
         if values:

@@ -37,6 +37,7 @@ _SERVICE_STATUS: dict[type[service_errors.ServiceError], tuple[int, str]] = {
     service_errors.Conflict: (409, "conflict"),
     service_errors.ValidationFailed: (422, "validation_failed"),
     service_errors.Unavailable: (503, "unavailable"),
+    service_errors.Throttled: (429, "rate_limited"),
 }
 
 _CODES = {
@@ -87,7 +88,10 @@ class EnvelopeErrorHandler(ErrorHandler):
         if isinstance(exception, service_errors.ServiceError):
             status, code = _status_of(exception)
             details = [{"field": d.field, "issue": d.issue} for d in exception.details] or None
-            return envelope(request, status, code, exception.message, details)
+            headers = None
+            if isinstance(exception, service_errors.Throttled):
+                headers = {"Retry-After": str(exception.retry_after)}
+            return envelope(request, status, code, exception.message, details, headers=headers)
         if isinstance(exception, self._unavailable):
             log.warning("dependency unavailable: %s: %s", type(exception).__name__, exception)
             return envelope(request, 503, "unavailable", "a service this request needs is unavailable")

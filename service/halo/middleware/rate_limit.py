@@ -6,7 +6,7 @@ from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from halo.security.rate_limit import Decision, TokenBucketLimiter
+from halo.security.rate_limit import Decision, RateLimiter
 
 EXEMPT_PATHS = frozenset({"/health", "/health/live", "/health/ready", "/metrics"})
 
@@ -21,7 +21,7 @@ class RateLimited(SanicException):
 
 
 class RateLimitMiddleware:
-    def __init__(self, limiter: TokenBucketLimiter) -> None:
+    def __init__(self, limiter: RateLimiter) -> None:
         self._limiter = limiter
         self.on_limited: list = []  # callbacks(request) for metrics
 
@@ -29,7 +29,7 @@ class RateLimitMiddleware:
         if request.path in EXEMPT_PATHS:
             request.ctx.rate_limit = None
             return
-        decision = self._limiter.hit(request.ctx.client_ip)
+        decision = await self._limiter.hit(request.ctx.client_ip)
         request.ctx.rate_limit = decision
         if not decision.allowed:
             for callback in self.on_limited:

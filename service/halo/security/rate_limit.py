@@ -13,6 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,10 @@ class Decision:
     limit: int
     remaining: int
     retry_after: int  # whole seconds until a token is available; 0 when allowed
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str) -> Decision: ...
 
 
 class TokenBucketLimiter:
@@ -75,3 +80,13 @@ class TokenBucketLimiter:
                 break
             del buckets[key]
         self._next_sweep = now + max(self._full_after, 1.0)
+
+
+class LocalRateLimiter:
+    """This process's buckets behind the awaitable `RateLimiter` interface."""
+
+    def __init__(self, buckets: TokenBucketLimiter) -> None:
+        self.buckets = buckets
+
+    async def hit(self, key: str) -> Decision:
+        return self.buckets.hit(key)

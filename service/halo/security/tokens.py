@@ -16,6 +16,7 @@ from typing import Any
 import jwt
 
 ALGORITHM = "HS256"
+MAX_TOKEN_LENGTH = 4096
 LEEWAY_SECONDS = 10
 REQUIRED_CLAIMS = ("sub", "iat", "nbf", "exp", "iss", "aud", "jti")
 # Headers that select keys or change processing: a token carrying any is refused.
@@ -78,9 +79,11 @@ class TokenCodec:
         return IssuedToken(token=token, jti=jti, expires_in=self._ttl, expires_at=issued_at + self._ttl)
 
     def verify(self, token: str) -> TokenClaims:
+        if not token.isascii() or len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidToken("malformed")
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, ValueError):
             raise InvalidToken("malformed") from None
         if header.get("alg") != ALGORITHM:
             raise InvalidToken("algorithm")

@@ -10,12 +10,13 @@ from typing import Any
 
 from halo.engagement.link import StoreUnavailable
 from halo.engagement.revocations import RevocationCache
+from halo.engagement.throttle import LoginThrottle
 from halo.repositories.errors import UniqueViolation
 from halo.repositories.revocations import RevocationRepository
 from halo.repositories.users import UserRecord, UserRepository
 from halo.security.passwords import PasswordHasher, PasswordTooLong
 from halo.security.tokens import InvalidToken, IssuedToken, TokenCodec
-from halo.services.errors import Conflict, FieldIssue, Forbidden, Unauthorized, ValidationFailed
+from halo.services.errors import Conflict, FieldIssue, Forbidden, Throttled, Unauthorized, ValidationFailed
 
 log = logging.getLogger("halo.auth")
 
@@ -52,12 +53,14 @@ class AuthService:
         revocation_cache: RevocationCache,
         hasher: PasswordHasher,
         tokens: TokenCodec,
+        throttle: LoginThrottle,
     ) -> None:
         self._users = users
         self._revocations = revocations
         self._cache = revocation_cache
         self._hasher = hasher
         self._tokens = tokens
+        self._throttle = throttle
         self._reload: asyncio.Task[None] | None = None
 
     async def register(
@@ -84,12 +87,17 @@ class AuthService:
             raise _conflict({exc.field}) from None
         return Session(self._tokens.issue(user.id), user)
 
-    async def login(self, *, email: str, password: str) -> Session:
+    async def login(self, *, email: str, password: str, client_ip: str) -> Session:
+        wait = await self._throttle.retry_after(email, client_ip)
+        if wait:
+            raise Throttled("too many failed logins; try again later", retry_after=wait)
         found = await self._users.credentials_by_email(email)
         user, password_hash = found if found is not None else (None, None)
         # Unknown accounts are checked against a dummy hash: same work, same answer.
         if not await self._hasher.verify(password, password_hash) or user is None:
+            await self._throttle.failed(email, client_ip)
             raise Unauthorized(BAD_CREDENTIALS, reason="bad_credentials")
+        await self._throttle.succeeded(email, client_ip)
         return Session(self._tokens.issue(user.id), user)
 
     async def logout(self, principal: Principal) -> None:

@@ -49,3 +49,10 @@ class Conflict(ServiceError):
 
 class Unavailable(ServiceError):
     """A dependency the request needs is down (503)."""
+
+
+@dataclass
+class Throttled(ServiceError):
+    """Too many attempts; try again in `retry_after` seconds (429)."""
+
+    retry_after: int = 1

@@ -1,0 +1,187 @@
+"""Security properties across instances: one rate limit, throttled logins, rotation, revocation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import httpx
+import jwt
+import pytest
+
+from tests.e2e.conftest import assert_envelope, register, unique
+from tests.support.server import RunningServer, base_env
+from tests.support.services import ThrowawayRedis
+
+
+def _pair(env: dict[str, str]) -> Iterator[tuple[RunningServer, RunningServer]]:
+    first, second = RunningServer(env).start(), RunningServer(env).start()
+    try:
+        yield first, second
+    finally:
+        first.terminate()
+        second.terminate()
+
+
+@pytest.fixture
+def shared_limit(
+    database_url: str, throwaway_redis: ThrowawayRedis
+) -> Iterator[tuple[RunningServer, RunningServer]]:
+    env = base_env(
+        database_url,
+        throwaway_redis.url,
+        WORKERS="2",
+        RATE_LIMIT_BACKEND="redis",
+        RATE_LIMIT_RPS="0.2",
+        RATE_LIMIT_BURST="6",
+        REDIS_TIMEOUT_SECONDS="0.5",
+    )
+    yield from _pair(env)
+
+
+def test_redis_rate_limit_is_one_limit_across_instances(
+    shared_limit: tuple[RunningServer, RunningServer], throwaway_redis: ThrowawayRedis
+) -> None:
+    first, second = shared_limit
+    statuses = []
+    for i in range(10):  # alternate instances and fresh connections (both workers of each)
+        server = first if i % 2 else second
+        statuses.append(httpx.get(f"{server.url}/api/v1/nope").status_code)
+    assert statuses.count(404) == 6 and statuses.count(429) == 4
+    limited = httpx.get(f"{first.url}/api/v1/nope")
+    assert_envelope(limited, 429, "rate_limited")
+    assert int(limited.headers["retry-after"]) >= 1
+    assert limited.headers["ratelimit-limit"] == "6"
+
+    # Redis down: each process falls back to its own bucket, requests keep being served
+    throwaway_redis.stop()
+    served = [httpx.get(f"{first.url}/api/v1/nope").status_code for _ in range(4)]
+    assert 404 in served and 500 not in served
+    assert httpx.get(f"{first.url}/health/live").status_code == 200
+
+
+@pytest.fixture
+def throttled(database_url: str, redis_url: str) -> Iterator[RunningServer]:
+    env = base_env(
+        database_url,
+        redis_url,
+        WORKERS="2",
+        TRUSTED_PROXIES="127.0.0.1/32",
+        LOGIN_MAX_FAILURES_PER_ACCOUNT_IP="3",
+        LOGIN_MAX_FAILURES_PER_ACCOUNT="6",
+        LOGIN_FAILURE_WINDOW_SECONDS="3",
+    )
+    server = RunningServer(env).start()
+    yield server
+    server.terminate()
+
+
+async def test_failed_logins_are_throttled_per_account_and_ip_but_not_forever(
+    throttled: RunningServer,
+) -> None:
+    async with httpx.AsyncClient(base_url=throttled.url, timeout=30) as client:
+        victim = await register(client)
+        home = {"X-Forwarded-For": "203.0.113.10"}
+        assert (
+            await client.post(
+                "/api/v1/auth/login", json={"email": victim.email, "password": victim.password}, headers=home
+            )
+        ).status_code == 200  # the victim's known source
+        attacker = {"X-Forwarded-For": "198.51.100.66"}
+        wrong = {"email": victim.email, "password": "not-the-password"}
+        for _ in range(3):
+            assert (await client.post("/api/v1/auth/login", json=wrong, headers=attacker)).status_code == 401
+        limited = await client.post("/api/v1/auth/login", json=wrong, headers=attacker)
+        assert_envelope(limited, 429, "rate_limited")
+        assert 1 <= int(limited.headers["retry-after"]) <= 3
+        # refused before the password is even looked at: the right one is refused too
+        right = {"email": victim.email, "password": victim.password}
+        assert (await client.post("/api/v1/auth/login", json=right, headers=attacker)).status_code == 429
+        # many sources now: the account locks for new sources, not for the victim's known one
+        for i in range(6):
+            await client.post(
+                "/api/v1/auth/login", json=wrong, headers={"X-Forwarded-For": f"198.51.100.{100 + i}"}
+            )
+        fresh = {"X-Forwarded-For": "192.0.2.200"}
+        assert (await client.post("/api/v1/auth/login", json=right, headers=fresh)).status_code == 429
+        assert (await client.post("/api/v1/auth/login", json=right, headers=home)).status_code == 200
+        # and never forever: after the window the attacker's source may try again
+        await asyncio.sleep(3.5)
+        assert (await client.post("/api/v1/auth/login", json=right, headers=attacker)).status_code == 200
+
+
+def test_secret_rotation_keeps_old_tokens_valid_and_signs_new_ones_with_the_new_secret(
+    database_url: str, redis_url: str
+) -> None:
+    old_secret, new_secret = "o" * 40, "n" * 40
+    before = RunningServer(base_env(database_url, redis_url, WORKERS="1", JWT_SECRET=old_secret)).start()
+    try:
+        name = unique()
+        body = {
+            "email": f"{name}@example.com",
+            "username": name,
+            "password": "password123",
+            "display_name": "R",
+        }
+        old_token = httpx.post(f"{before.url}/api/v1/auth/register", json=body).json()["token"]
+    finally:
+        before.terminate()
+    after = RunningServer(
+        base_env(database_url, redis_url, WORKERS="1", JWT_SECRET=new_secret, JWT_PREVIOUS_SECRETS=old_secret)
+    ).start()
+    try:
+        profile = httpx.get(
+            f"{after.url}/api/v1/auth/profile", headers={"Authorization": f"Bearer {old_token}"}
+        )
+        assert profile.status_code == 200
+        new_token = httpx.post(
+            f"{after.url}/api/v1/auth/login", json={"email": body["email"], "password": "password123"}
+        ).json()["token"]
+        jwt.decode(new_token, new_secret, algorithms=["HS256"], audience="halo-api")
+        with pytest.raises(jwt.InvalidSignatureError):
+            jwt.decode(new_token, old_secret, algorithms=["HS256"], audience="halo-api")
+    finally:
+        after.terminate()
+    without_previous = RunningServer(
+        base_env(database_url, redis_url, WORKERS="1", JWT_SECRET=new_secret)
+    ).start()
+    try:
+        refused = httpx.get(
+            f"{without_previous.url}/api/v1/auth/profile", headers={"Authorization": f"Bearer {old_token}"}
+        )
+        assert refused.status_code == 401
+    finally:
+        without_previous.terminate()
+
+
+def test_logout_on_one_replica_holds_on_the_others_also_after_a_flush(
+    database_url: str, throwaway_redis: ThrowawayRedis
+) -> None:
+    env = base_env(database_url, throwaway_redis.url, WORKERS="2")
+    for first, second in _pair(env):
+        name = unique()
+        token = httpx.post(
+            f"{first.url}/api/v1/auth/register",
+            json={
+                "email": f"{name}@example.com",
+                "username": name,
+                "password": "password123",
+                "display_name": "L",
+            },
+        ).json()["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(f"{second.url}/api/v1/auth/profile", headers=auth).status_code == 200
+        assert httpx.post(f"{first.url}/api/v1/auth/logout", headers=auth).status_code == 204
+        for _ in range(4):
+            assert httpx.get(f"{second.url}/api/v1/auth/profile", headers=auth).status_code == 401
+        import redis
+
+        client = redis.Redis.from_url(throwaway_redis.url)
+        client.flushall()
+        client.close()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # whatever the caches hold, never accepted again
+            for server in (first, second):
+                assert httpx.get(f"{server.url}/api/v1/auth/profile", headers=auth).status_code == 401
+            time.sleep(0.2)
