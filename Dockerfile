@@ -2,9 +2,8 @@
 # HALO API image: wheels are built in a builder stage; the runtime is slim Python
 # with no compilers, runs as a numeric non-root user and needs no writable root
 # filesystem (mount /tmp, and /tmp/halo-metrics for multiprocess metrics).
-ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
-
-FROM ${PYTHON_IMAGE} AS builder
+# Both stages use the same base image, so the venv's interpreter path matches.
+FROM python:3.11.11-slim-bookworm AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 # Compilers live here only: some dependencies (hiredis, uvloop, asyncpg) may lack a wheel.
 RUN apt-get update \
@@ -20,7 +19,7 @@ RUN pip wheel --wheel-dir /wheels . \
  && /opt/halo/bin/pip uninstall -y pip setuptools wheel \
  && find /opt/halo -name '__pycache__' -prune -exec rm -rf {} +
 
-FROM ${PYTHON_IMAGE} AS runtime
+FROM python:3.11.11-slim-bookworm AS runtime
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="halo" \
       org.opencontainers.image.description="HALO video platform API" \

@@ -36,7 +36,9 @@ def load(paths: list[str]) -> list[tuple[str, dict]]:
                 continue
             if not isinstance(document, dict) or "kind" not in document or "apiVersion" not in document:
                 raise SystemExit(f"{path} document {index}: not a Kubernetes object")
-            documents.append((f"{path}:{document['kind']}/{document.get('metadata', {}).get('name')}", document))
+            documents.append(
+                (f"{path}:{document['kind']}/{document.get('metadata', {}).get('name')}", document)
+            )
     return documents
 
 
