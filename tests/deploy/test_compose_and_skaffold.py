@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from tests.deploy.conftest import CHART, ROOT, SKAFFOLD_SCHEMA, Tools, require
+from tests.deploy.conftest import CHART, ROOT, SKAFFOLD_SCHEMA, Tools, one, render, require
 
 COMPOSE = ROOT / "docker-compose.yml"
 SKAFFOLD = ROOT / "skaffold.yaml"
@@ -84,3 +84,24 @@ def test_skaffold_builds_the_image_and_deploys_the_chart_in_dev_and_prod() -> No
     for path in profiles["dev"]["manifests"]["kustomize"]["paths"]:
         assert (ROOT / path / "kustomization.yaml").exists()
     assert profiles["prod"]["deploy"]["helm"]["releases"][0]["setValues"]["secret.existingSecret"]
+
+
+def test_every_skaffold_release_renders_with_the_chart(tools: Tools) -> None:
+    config = yaml.safe_load(SKAFFOLD.read_text())
+    built = {
+        "{{.IMAGE_REPO_halo}}": "registry.example.com/halo",
+        "{{.IMAGE_TAG_halo}}": "abc1234",
+        "{{.IMAGE_DIGEST_halo}}": "sha256:" + "1" * 64,
+    }
+    deploys = [config["deploy"], *(p["deploy"] for p in config["profiles"])]
+    for deploy in deploys:
+        release = deploy["helm"]["releases"][0]
+        values = [f"{k}={built[v]}" for k, v in release["setValueTemplates"].items()]
+        values += [
+            f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+            for k, v in release.get("setValues", {}).items()
+        ]
+        objects = render(tools, set_values=values)
+        assert one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"].startswith(
+            "registry.example.com/halo"
+        )
