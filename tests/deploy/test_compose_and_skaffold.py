@@ -1,0 +1,107 @@
+"""docker-compose.yml against the compose specification, skaffold.yaml against its v4beta13 schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from tests.deploy.conftest import CHART, ROOT, SKAFFOLD_SCHEMA, Tools, one, render, require
+
+COMPOSE = ROOT / "docker-compose.yml"
+SKAFFOLD = ROOT / "skaffold.yaml"
+
+
+def _compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def test_compose_file_follows_the_compose_specification(tools: Tools) -> None:
+    result = tools.run(tools.tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", COMPOSE)
+    assert "ok" in result.stdout
+
+
+def test_api_waits_for_healthy_dependencies_and_a_finished_migration() -> None:
+    services = _compose()["services"]
+    assert services["migrate"]["command"] == ["migrate"]
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    depends = services["api"]["depends_on"]
+    assert depends["postgres"]["condition"] == "service_healthy"
+    assert depends["redis"]["condition"] == "service_healthy"
+    assert depends["migrate"]["condition"] == "service_completed_successfully"
+    for name in ("postgres", "redis", "api"):
+        assert services[name]["healthcheck"]["test"], name
+
+
+def test_api_runs_like_in_the_cluster() -> None:
+    api = _compose()["services"]["api"]
+    assert api["read_only"] is True
+    assert api["user"].split(":")[0] == "10001"
+    mounts = {entry.split(":")[0] for entry in api["tmpfs"]}
+    assert mounts == {"/tmp", "/tmp/halo-metrics"}
+    assert api["environment"]["PROMETHEUS_MULTIPROC_DIR"] == "/tmp/halo-metrics"
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" in api["environment"]
+
+
+def test_observability_profile_scrapes_metrics_and_provisions_the_dashboard() -> None:
+    services = _compose()["services"]
+    for name in ("prometheus", "grafana", "jaeger"):
+        assert services[name]["profiles"] == ["observability"], name
+    for name in ("postgres", "redis", "migrate", "api"):
+        assert "profiles" not in services[name], name
+    assert services["jaeger"]["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
+    prometheus = yaml.safe_load((ROOT / "deploy" / "compose" / "prometheus.yml").read_text())
+    targets = prometheus["scrape_configs"][0]["static_configs"][0]["targets"]
+    metrics_port = services["api"]["ports"][1].rsplit(":", 1)[1]
+    assert targets == [f"api:{metrics_port}"]
+    assert prometheus["scrape_configs"][0]["metrics_path"] == "/metrics"
+    dashboards = [v for v in services["grafana"]["volumes"] if v.startswith("./charts/halo/files/dashboards")]
+    assert dashboards, "Grafana must load the chart's dashboard"
+    for volume in services["grafana"]["volumes"] + services["prometheus"]["volumes"]:
+        assert (ROOT / volume.split(":")[0]).exists(), volume
+
+
+def test_skaffold_config_follows_its_v4beta13_schema(tools: Tools) -> None:
+    schema = require(
+        SKAFFOLD_SCHEMA if SKAFFOLD_SCHEMA.exists() else None, str(SKAFFOLD_SCHEMA), "shared/ beside the repo"
+    )
+    # The path as CI sees it: ../shared/schemas/skaffold-v4beta13.json from the repository root.
+    result = tools.run(tools.tool("check-jsonschema"), "--schemafile", schema, SKAFFOLD)
+    assert "ok" in result.stdout
+
+
+def test_skaffold_builds_the_image_and_deploys_the_chart_in_dev_and_prod() -> None:
+    config = yaml.safe_load(SKAFFOLD.read_text())
+    assert config["apiVersion"] == "skaffold/v4beta13"
+    artifact = config["build"]["artifacts"][0]
+    assert (ROOT / artifact["docker"]["dockerfile"]).exists()
+    profiles = {p["name"]: p for p in config["profiles"]}
+    assert set(profiles) == {"dev", "prod"}
+    for deploy in [config["deploy"], *(p["deploy"] for p in profiles.values())]:
+        release = deploy["helm"]["releases"][0]
+        assert ROOT / release["chartPath"] == CHART
+        assert release["setValueTemplates"]["image.repository"] == "{{.IMAGE_REPO_halo}}"
+    for path in profiles["dev"]["manifests"]["kustomize"]["paths"]:
+        assert (ROOT / path / "kustomization.yaml").exists()
+    assert profiles["prod"]["deploy"]["helm"]["releases"][0]["setValues"]["secret.existingSecret"]
+
+
+def test_every_skaffold_release_renders_with_the_chart(tools: Tools) -> None:
+    config = yaml.safe_load(SKAFFOLD.read_text())
+    built = {
+        "{{.IMAGE_REPO_halo}}": "registry.example.com/halo",
+        "{{.IMAGE_TAG_halo}}": "abc1234",
+        "{{.IMAGE_DIGEST_halo}}": "sha256:" + "1" * 64,
+    }
+    deploys = [config["deploy"], *(p["deploy"] for p in config["profiles"])]
+    for deploy in deploys:
+        release = deploy["helm"]["releases"][0]
+        values = [f"{k}={built[v]}" for k, v in release["setValueTemplates"].items()]
+        values += [
+            f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+            for k, v in release.get("setValues", {}).items()
+        ]
+        objects = render(tools, set_values=values)
+        assert one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"].startswith(
+            "registry.example.com/halo"
+        )
