@@ -97,16 +97,26 @@ async def _recovered(client: httpx.AsyncClient, video: dict) -> None:
     vid = video["id"]
 
     async def right_again() -> bool:
-        async with httpx.AsyncClient(base_url=str(client.base_url), timeout=30) as fresh:
-            responses = [await fresh.get(f"/api/v1/videos/{vid}") for _ in range(4)]
+        responses = []
+        for _ in range(6):  # fresh connections: every worker must be back
+            async with httpx.AsyncClient(base_url=str(client.base_url), timeout=30) as fresh:
+                responses.append(await fresh.get(f"/api/v1/videos/{vid}"))
         return all(
             "x-engagement" not in r.headers
             and (r.json()["view_count"], r.json()["like_count"], r.json()["comment_count"]) == (3, 2, 2)
             for r in responses
         )
 
-    assert await eventually(right_again, timeout=20)
-    assert (await client.post(f"/api/v1/videos/{vid}/views")).status_code == 202
+    assert await eventually(right_again, timeout=30)
+
+    async def views_counted() -> bool:
+        statuses = set()
+        for _ in range(6):
+            async with httpx.AsyncClient(base_url=str(client.base_url), timeout=30) as fresh:
+                statuses.add((await fresh.post(f"/api/v1/videos/{vid}/views")).status_code)
+        return statuses == {202}
+
+    assert await eventually(views_counted, timeout=30)
     comments = (await client.get(f"/api/v1/videos/{vid}/comments")).json()["items"]
     assert [c["body"] for c in comments] == ["b", "a"]  # nothing lost
 

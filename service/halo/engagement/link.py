@@ -76,9 +76,9 @@ class RedisLink:
             self._was_down = self._dirty = False
             self.up = True
             return True
-        except (RedisError, OSError, TimeoutError):
+        except Exception as exc:  # any failure, even an unexpected one, means "not up"
             if self.up:
-                log.warning("redis probe failed; serving degraded")
+                log.warning("redis probe failed (%s); serving degraded", exc or type(exc).__name__)
             self.up = False
             self._was_down = True
             return False
