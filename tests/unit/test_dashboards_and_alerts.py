@@ -4,18 +4,16 @@ series the service really exports, they parse, and the alerts fire when they sho
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import promql_parser as promql
-import pytest
 import yaml
 
 from tests.support.metrics import exported_sample_names
+from tests.support.services import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "charts/halo/files/dashboards/halo.json"
@@ -27,13 +25,7 @@ FOREIGN = re.compile(r"^(up|kube_\w+)$")
 
 
 def require(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        reason = f"{tool} is not installed (Debian: apt-get install prometheus; .ci/run installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
+    return require_tool(tool, "Debian: apt-get install prometheus; .ci/run installs it")
 
 
 def metric_names(node: Any) -> set[str]:
