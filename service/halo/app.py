@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sanic import Sanic
 
@@ -55,6 +55,8 @@ log = logging.getLogger("halo")
 READY_RETRY_SECONDS = 2.0
 PRUNE_INTERVAL_SECONDS = 600.0
 POOL_SAMPLE_SECONDS = 5.0
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -203,16 +205,20 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
         if settings.metrics_enabled:
             metrics.set_build_info(__version__)
 
-        def background(work: Coroutine[Any, Any, Any], name: str) -> None:
-            if resources.tracing is not None:
-                from halo.observability.tracing import untraced
+        def quiet(work: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
+            """Start-up and background work makes no traces of its own (only requests do)."""
+            if resources.tracing is None:
+                return work
+            from halo.observability.tracing import untraced
 
-                work = untraced(work)
-            resources.tasks.append(asyncio.create_task(work, name=name))
+            return untraced(work)
+
+        def background(work: Coroutine[Any, Any, Any], name: str) -> None:
+            resources.tasks.append(asyncio.create_task(quiet(work), name=name))
 
         await database.open_orm(settings)
         if resources.link is not None:
-            await resources.link.probe()
+            await quiet(resources.link.probe())
             background(resources.link.watch(), "redis-watch")
         background(resources.hasher.warm_up(), "bcrypt-warm-up")
         background(_become_ready(app), "readiness")

@@ -155,3 +155,11 @@ async def test_probes_and_unknown_routes(traced: TracedService) -> None:
     assert [s.name for s in finished] == ["GET"]
     assert finished[0].attributes is not None
     assert "http.route" not in finished[0].attributes
+
+
+async def test_start_up_and_background_work_make_no_traces(traced: TracedService) -> None:
+    import asyncio
+
+    # the Redis probe runs every second and readiness queries PostgreSQL at start: none of it is a trace
+    await asyncio.sleep(2.5)
+    assert traced.spans.get_finished_spans() == ()

@@ -33,7 +33,7 @@ class ServerSpans:
         """Set by the worker when its tracer provider starts."""
         self._tracer = tracer
 
-    async def start(self, request: Request) -> None:
+    def start(self, request: Request) -> None:
         ctx = request.ctx
         if request.path in EXEMPT_PATHS or self._tracer is None:
             # A fresh context either way: on a kept-alive connection the previous
@@ -68,7 +68,7 @@ class ServerSpans:
         ctx.trace_token = context.attach(trace.set_span_in_context(span, parent))
         trace_id_var.set(format(span.get_span_context().trace_id, "032x"))
 
-    async def finish(self, request: Request, response: HTTPResponse) -> None:
+    def finish(self, request: Request, response: HTTPResponse) -> None:
         ctx = request.ctx
         span = getattr(ctx, "span", None)
         if span is not None:
