@@ -163,3 +163,18 @@ async def test_start_up_and_background_work_make_no_traces(traced: TracedService
     # the Redis probe runs every second and readiness queries PostgreSQL at start: none of it is a trace
     await asyncio.sleep(2.5)
     assert traced.spans.get_finished_spans() == ()
+
+
+async def test_a_caller_that_did_not_sample_gets_no_spans_but_keeps_its_trace_id_in_the_logs(
+    traced: TracedService, caplog: pytest.LogCaptureFixture
+) -> None:
+    traced.spans.clear()
+    caplog.handler.addFilter(ContextFilter())
+    caplog.clear()
+    unsampled = f"00-{TRACE_ID}-{PARENT_SPAN_ID}-00"
+    with caplog.at_level(logging.INFO, logger="halo.access"):
+        response = await traced.http.get("/api/v1/auth/profile", headers={"traceparent": unsampled})
+    assert response.status_code == 401
+    assert traced.spans.get_finished_spans() == ()  # parent-based sampling follows the caller
+    access = [r for r in caplog.records if r.name == "halo.access"]
+    assert [getattr(r, "trace_id", None) for r in access] == [TRACE_ID]

@@ -10,8 +10,6 @@ nothing they do either.
 
 from __future__ import annotations
 
-from typing import Any
-
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from sanic.request import Request
@@ -45,25 +43,24 @@ class ServerSpans:
         parent = propagate.extract(request.headers, context=context.Context())
         method = normalise_method(request.method)
         route = route_template(request) if request.route is not None else None
-        attributes: dict[str, Any] = {
-            "http.request.method": method,
-            "url.path": request.path,
-            "url.scheme": request.scheme,
-            "network.protocol.version": request.version,
-        }
-        if method != request.method:
-            attributes["http.request.method_original"] = request.method
-        if route is not None:
-            attributes["http.route"] = route
-        user_agent = request.headers.get("user-agent")
-        if user_agent:
-            attributes["user_agent.original"] = user_agent
         span = self._tracer.start_span(
-            f"{method} {route}" if route else method,
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes=attributes,
+            f"{method} {route}" if route else method, context=parent, kind=SpanKind.SERVER
         )
+        if span.is_recording():  # a span the sampler dropped is not worth the attributes
+            attributes: dict[str, str] = {
+                "http.request.method": method,
+                "url.path": request.path,
+                "url.scheme": request.scheme,
+                "network.protocol.version": request.version,
+            }
+            if method != request.method:
+                attributes["http.request.method_original"] = request.method
+            if route is not None:
+                attributes["http.route"] = route
+            user_agent = request.headers.get("user-agent")
+            if user_agent:
+                attributes["user_agent.original"] = user_agent
+            span.set_attributes(attributes)
         ctx.span = span
         ctx.trace_token = context.attach(trace.set_span_in_context(span, parent))
         trace_id_var.set(format(span.get_span_context().trace_id, "032x"))
@@ -73,17 +70,19 @@ class ServerSpans:
         span = getattr(ctx, "span", None)
         if span is not None:
             ctx.span = None
-            status = response.status
-            span.set_attribute("http.response.status_code", status)
-            client_ip = getattr(ctx, "client_ip", None)
-            if client_ip:
-                span.set_attribute("client.address", client_ip)
-            request_id = getattr(ctx, "request_id", None)
-            if request_id:
-                span.set_attribute("halo.request_id", request_id)
-            if status >= 500:
-                span.set_status(Status(StatusCode.ERROR))
-            span.end()
+            if span.is_recording():
+                status = response.status
+                attributes: dict[str, str | int] = {"http.response.status_code": status}
+                client_ip = getattr(ctx, "client_ip", None)
+                if client_ip:
+                    attributes["client.address"] = client_ip
+                request_id = getattr(ctx, "request_id", None)
+                if request_id:
+                    attributes["halo.request_id"] = request_id
+                span.set_attributes(attributes)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+                span.end()
             trace_id_var.set(None)
         token = getattr(ctx, "trace_token", None)
         if token is not None:
