@@ -147,8 +147,8 @@ def test_rate_limited_requests_and_auth_failures_by_reason(limited_server: Runni
 
 
 def test_requests_in_flight_and_cut_off_by_the_client_settle(database_url: str, redis_url: str) -> None:
-    # bcrypt at cost 14 keeps a login busy for a second or more: long enough to be seen in flight
-    env = base_env(database_url, redis_url, WORKERS="1", BCRYPT_ROUNDS="14", BCRYPT_THREADS="1")
+    # bcrypt at cost 15 keeps a login busy for a second or two: long enough to be seen in flight
+    env = base_env(database_url, redis_url, WORKERS="1", BCRYPT_ROUNDS="15", BCRYPT_THREADS="1")
     server = RunningServer(env).start()
     try:
         body = b'{"email": "slow@example.com", "password": "password123"}'
