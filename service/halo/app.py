@@ -11,12 +11,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sanic import Sanic
 
-from halo import database
+from halo import __version__, database
 from halo.api import auth as auth_api
 from halo.api import health as health_api
 from halo.api import openapi
@@ -34,7 +35,9 @@ from halo.middleware.auth import BearerAuth
 from halo.middleware.client_ip import ClientIpResolver
 from halo.middleware.cors import Cors
 from halo.middleware.errors import EnvelopeErrorHandler
+from halo.middleware.metrics import RequestMetrics
 from halo.middleware.rate_limit import RateLimitMiddleware
+from halo.observability import metrics
 from halo.observability.logging import configure_logging
 from halo.repositories.base import translate_errors
 from halo.repositories.engagement import EngagementRepository
@@ -52,10 +55,19 @@ from halo.services.health import HealthService
 from halo.services.videos import VideoService
 from halo.services.view_flush import ViewFlusher
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from halo.middleware.tracing import ServerSpans
+    from halo.observability.tracing import Tracing
+
 log = logging.getLogger("halo")
 
 READY_RETRY_SECONDS = 2.0
 PRUNE_INTERVAL_SECONDS = 600.0
+POOL_SAMPLE_SECONDS = 5.0
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -79,15 +91,25 @@ class Resources:
     hasher: PasswordHasher
     link: RedisLink | None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    tracing: Tracing | None = None
 
 
-def create_app(settings: Settings) -> Sanic:
+@dataclass
+class Observability:
+    """What tracing needs at worker start: None when tracing is off."""
+
+    spans: ServerSpans | None = None
+    span_exporter: SpanExporter | None = None
+
+
+def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None) -> Sanic:
+    """The service for one worker. `span_exporter` turns tracing on with that exporter instead of
+    OTLP (tests use the SDK's in-memory one); otherwise tracing follows the OTEL_* variables."""
     configure_logging(settings.log_level, settings.effective_log_format)
-    app = Sanic(
-        "halo",
-        error_handler=EnvelopeErrorHandler(unavailable=(DatabaseUnavailable, StoreUnavailable)),
-        configure_logging=False,
-    )
+    error_handler = EnvelopeErrorHandler(unavailable=(DatabaseUnavailable, StoreUnavailable))
+    # Every 401 passes the error handler, whichever layer refused (token, missing token, login).
+    error_handler.on_unauthorized.append(metrics.record_auth_failure)
+    app = Sanic("halo", error_handler=error_handler, configure_logging=False)
     app.config.update(
         {
             "REQUEST_MAX_SIZE": settings.max_body_bytes,
@@ -108,6 +130,8 @@ def create_app(settings: Settings) -> Sanic:
 
     hasher = PasswordHasher(settings.bcrypt_rounds, threads=settings.effective_bcrypt_threads)
     link = RedisLink(redis_client(settings)) if settings.redis_url else None
+    if link is not None:
+        link.on_error(metrics.record_redis_error)
     revocation_cache: RevocationCache = RedisRevocationCache(link) if link else MemoryRevocationCache()
     # Applied view batches stay readable long enough for any reader that saw the row before the flush.
     retention = max(30.0, 3 * settings.view_flush_interval_seconds)
@@ -151,18 +175,25 @@ def create_app(settings: Settings) -> Sanic:
         ),
         view_flusher=ViewFlusher(engagement, store, interval_seconds=settings.view_flush_interval_seconds),
     )
+    services.view_flusher.on_flush.append(
+        lambda result, lag: metrics.record_view_flush(result.views, result.videos, lag)
+    )
+    services.view_flusher.on_failure.append(lambda exc: metrics.record_view_flush_failure())
     app.ctx.services = services
     app.ctx.resources = Resources(hasher=hasher, link=link)
 
-    _install_middleware(app, settings, services)
+    observability = Observability(span_exporter=span_exporter)
+    _install_middleware(app, settings, services, observability)
     for blueprint in (health_api.blueprint, auth_api.blueprint, videos_api.blueprint, openapi.blueprint):
         app.blueprint(blueprint)
-    _install_lifecycle(app, settings)
+    _install_lifecycle(app, settings, observability)
     return app
 
 
-def _install_middleware(app: Sanic, settings: Settings, services: Services) -> None:
-    """Request middleware run in the order registered; response middleware in the priority given."""
+def _install_middleware(
+    app: Sanic, settings: Settings, services: Services, observability: Observability
+) -> None:
+    """Request middleware runs from the highest priority down, response middleware from the lowest up."""
     client_ip = ClientIpResolver(settings.trusted_proxies)
     buckets = TokenBucketLimiter(
         settings.rate_limit_rps, settings.rate_limit_burst, max_clients=settings.rate_limit_max_clients
@@ -178,6 +209,19 @@ def _install_middleware(app: Sanic, settings: Settings, services: Services) -> N
     bearer = BearerAuth(services.auth)
     app.ctx.rate_limit = rate_limit
     app.ctx.bearer = bearer
+    rate_limit.on_limited.append(lambda request: metrics.record_rate_limited())
+
+    # Tracing off costs nothing: its middleware is not even registered.
+    if settings.tracing_enabled or observability.span_exporter is not None:
+        from halo.middleware.tracing import ServerSpans
+
+        spans = observability.spans = ServerSpans()
+        app.on_request(spans.start, priority=120)
+        app.on_response(spans.finish, priority=200)  # last: the access line still carries the trace id
+    if settings.metrics_enabled:
+        request_metrics = RequestMetrics(metrics.metrics())
+        app.on_request(request_metrics.started, priority=110)
+        app.on_response(request_metrics.finished, priority=190)
 
     app.on_request(request_id.assign_request_id, priority=100)
     app.on_request(client_ip.middleware, priority=90)
@@ -187,7 +231,7 @@ def _install_middleware(app: Sanic, settings: Settings, services: Services) -> N
         app.on_request(cors.preflight, priority=60)
     app.on_request(bearer.authenticate, priority=50)
 
-    # Response middleware: higher priority runs first.
+    # Response middleware: lower priority runs first (Sanic sorts them the other way round).
     app.on_response(request_id.echo_request_id, priority=100)
     app.on_response(rate_limit.headers, priority=90)
     app.on_response(cors.headers, priority=80)
@@ -197,18 +241,39 @@ def _install_middleware(app: Sanic, settings: Settings, services: Services) -> N
     app.on_response(access_log.log_request, priority=10)
 
 
-def _install_lifecycle(app: Sanic, settings: Settings) -> None:
+def _install_lifecycle(app: Sanic, settings: Settings, observability: Observability) -> None:
     @app.before_server_start
     async def open_resources(app: Sanic) -> None:
         resources: Resources = app.ctx.resources
+        if observability.spans is not None:
+            from halo.observability.tracing import start_tracing
+
+            resources.tracing = start_tracing(settings, observability.span_exporter)
+            observability.spans.use(resources.tracing.tracer)
+        if settings.metrics_enabled:
+            metrics.set_build_info(__version__)
+
+        def quiet(work: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
+            """Start-up and background work makes no traces of its own (only requests do)."""
+            if resources.tracing is None:
+                return work
+            from halo.observability.tracing import untraced
+
+            return untraced(work)
+
+        def background(work: Coroutine[Any, Any, Any], name: str) -> None:
+            resources.tasks.append(asyncio.create_task(quiet(work), name=name))
+
         await database.open_orm(settings)
         if resources.link is not None:
-            await resources.link.probe()
-            resources.tasks.append(asyncio.create_task(resources.link.watch(), name="redis-watch"))
-        resources.tasks.append(asyncio.create_task(resources.hasher.warm_up(), name="bcrypt-warm-up"))
-        resources.tasks.append(asyncio.create_task(_become_ready(app), name="readiness"))
-        resources.tasks.append(asyncio.create_task(_prune_revocations(app), name="prune-revocations"))
-        resources.tasks.append(asyncio.create_task(app.ctx.services.view_flusher.run(), name="view-flush"))
+            await quiet(resources.link.probe())
+            background(resources.link.watch(), "redis-watch")
+        background(resources.hasher.warm_up(), "bcrypt-warm-up")
+        background(_become_ready(app), "readiness")
+        background(_prune_revocations(app), "prune-revocations")
+        background(app.ctx.services.view_flusher.run(), "view-flush")
+        if settings.metrics_enabled and not settings.is_sqlite:
+            background(_sample_database_pool(settings), "database-pool-metrics")
         app.ctx.openapi_document = openapi.build_document(app)
 
     @app.main_process_stop
@@ -245,6 +310,12 @@ def _install_lifecycle(app: Sanic, settings: Settings) -> None:
                 await resources.link.client.aclose()
         resources.hasher.close()
         await database.close_orm()
+        if resources.tracing is not None:
+            await asyncio.to_thread(resources.tracing.shutdown)  # exports what is queued
+        if settings.prometheus_multiproc_dir:
+            from halo.observability.multiprocess import process_stopped
+
+            process_stopped(settings.prometheus_multiproc_dir)
 
 
 async def _become_ready(app: Sanic) -> None:
@@ -262,6 +333,17 @@ async def _become_ready(app: Sanic) -> None:
                 return
             log.warning("not ready: migrations pending (%s); run `halo migrate`", ", ".join(pending))
         await asyncio.sleep(READY_RETRY_SECONDS)
+
+
+async def _sample_database_pool(settings: Settings) -> None:
+    """Each worker reports its own pool; the metrics endpoint adds the workers up."""
+    while True:
+        usage = database.pool_usage()
+        if usage is not None:
+            metrics.set_database_pool(usage.name, used=usage.used, idle=usage.idle, maximum=usage.maximum)
+        else:  # not opened yet: the bound is still known
+            metrics.set_database_pool("default", used=0, idle=0, maximum=settings.database_pool_max)
+        await asyncio.sleep(POOL_SAMPLE_SECONDS)
 
 
 async def _prune_revocations(app: Sanic) -> None:

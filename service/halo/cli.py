@@ -86,6 +86,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    # First of all: prometheus-client chooses its storage when imported, and the
+    # spawned workers inherit the directory through the environment.
+    from halo.observability import multiprocess
+
+    try:
+        directory = multiprocess.prepare(settings.prometheus_multiproc_dir)
+    except OSError as exc:
+        print(f"halo: PROMETHEUS_MULTIPROC_DIR: cannot prepare the metrics directory: {exc}", file=sys.stderr)
+        return 1
+    settings = settings.model_copy(update={"prometheus_multiproc_dir": str(directory.path)})
+
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
@@ -107,12 +118,28 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         backend = "SQLite + Redis"
     elif not settings.is_sqlite and settings.redis_url is None:
         backend = "PostgreSQL + in-process store"
+    endpoint = None
+    try:
+        if settings.metrics_enabled:
+            # One endpoint for the instance, in this (main) process, in both single- and multi-process mode.
+            endpoint = multiprocess.MetricsEndpoint(settings.host, settings.metrics_port, str(directory.path))
+    except OSError as exc:
+        print(f"halo: METRICS_PORT {settings.metrics_port}: {exc}", file=sys.stderr)
+        directory.remove()
+        return 1
+    metrics_note = f", metrics on :{settings.metrics_port}/metrics" if endpoint else ""
     print(
         f"halo {__version__} listening on http://{settings.host}:{settings.port} "
-        f"({workers} worker{'s' if workers != 1 else ''}, {backend}, ENV={settings.env})",
+        f"({workers} worker{'s' if workers != 1 else ''}, {backend}, ENV={settings.env}{metrics_note})",
         flush=True,
     )
-    Sanic.serve(primary=app, app_loader=loader)
+    try:
+        Sanic.serve(primary=app, app_loader=loader)
+    finally:
+        if endpoint is not None:
+            endpoint.close()
+        multiprocess.process_stopped(str(directory.path))
+        directory.remove()
     return 0
 
 

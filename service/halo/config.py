@@ -20,6 +20,14 @@ MIN_SECRET_BYTES = 32
 SQLITE_DEFAULT_URL = "sqlite://halo.db"
 
 CommaList = Annotated[list[str], NoDecode]
+Sampler = Literal[
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+]
 
 
 def available_cpus() -> int:
@@ -107,6 +115,22 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "text"] | None = None
 
+    # Metrics: every worker writes its samples to files in this directory and the
+    # metrics endpoint adds them up (prometheus-client's multiprocess mode).
+    prometheus_multiproc_dir: str | None = None
+
+    # Tracing, through the standard OpenTelemetry variables. The exporter reads the
+    # rest of its own (headers, timeout, certificate, compression) from OTEL_EXPORTER_OTLP_*.
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_exporter_otlp_traces_endpoint: str | None = None
+    otel_exporter_otlp_protocol: Literal["http/protobuf"] | None = None
+    otel_exporter_otlp_traces_protocol: Literal["http/protobuf"] | None = None
+    otel_traces_exporter: Literal["otlp", "none"] = "otlp"
+    otel_sdk_disabled: bool = False
+    otel_service_name: str = Field("halo", min_length=1)
+    otel_traces_sampler: Sampler = "parentbased_always_on"
+    otel_traces_sampler_arg: float = Field(1.0, ge=0.0, le=1.0)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -118,6 +142,23 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator(
+        "otel_exporter_otlp_endpoint",
+        "otel_exporter_otlp_traces_endpoint",
+        "otel_exporter_otlp_protocol",
+        "otel_exporter_otlp_traces_protocol",
+        "prometheus_multiproc_dir",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("otel_traces_sampler", "otel_traces_exporter", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod
@@ -188,6 +229,16 @@ class Settings(BaseSettings):
     @property
     def effective_log_format(self) -> str:
         return self.log_format or ("text" if self.is_development else "json")
+
+    @property
+    def tracing_enabled(self) -> bool:
+        """Tracing is on only when an OTLP endpoint is configured (and not switched off)."""
+        endpoint = self.otel_exporter_otlp_traces_endpoint or self.otel_exporter_otlp_endpoint
+        return bool(endpoint) and not self.otel_sdk_disabled and self.otel_traces_exporter == "otlp"
+
+    @property
+    def metrics_enabled(self) -> bool:
+        return self.metrics_port != 0
 
     @cached_property
     def effective_workers(self) -> int:

@@ -7,6 +7,7 @@ import logging
 import pkgutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -33,6 +34,26 @@ async def open_orm(settings: Settings, *, pool_max: int | None = None) -> None:
 
 async def close_orm() -> None:
     await Tortoise.close_connections()
+
+
+@dataclass(frozen=True, slots=True)
+class PoolUsage:
+    name: str
+    used: int
+    idle: int
+    maximum: int
+
+
+def pool_usage(name: str = "default") -> PoolUsage | None:
+    """This worker's PostgreSQL pool right now; None before it opens (or on SQLite, which has none)."""
+    try:
+        pool = getattr(connections.get(name), "_pool", None)  # Tortoise's asyncpg client keeps it there
+    except Exception:  # not initialised, or already closed
+        return None
+    if not isinstance(pool, asyncpg.Pool):
+        return None
+    size, idle = pool.get_size(), pool.get_idle_size()
+    return PoolUsage(name, used=size - idle, idle=idle, maximum=pool.get_max_size())
 
 
 def migrations_on_disk() -> list[str]:

@@ -11,6 +11,7 @@ import pytest
 from halo.config import Settings
 from tests.deploy.conftest import OVERLAYS, Tools, config_env, kustomize, one, render
 from tests.support.server import RunningServer, base_env
+from tests.support.services import free_port
 
 
 def _probes(objects: list[dict[str, Any]]) -> tuple[dict[str, str], set[tuple[str, int]]]:
@@ -53,12 +54,10 @@ def test_probe_paths_are_served_on_the_http_port(tools: Tools, server: RunningSe
             assert response.status_code == 200, f"{source}: {path} -> {response.status_code}"
 
 
-def test_metrics_port_and_path_match_the_service_configuration(tools: Tools) -> None:
-    # AFTER MERGE (observability branch serves /metrics on METRICS_PORT): replace
-    # this static check with a live GET of /metrics on the running server's
-    # METRICS_PORT. On this branch the endpoint does not exist yet, so this
-    # asserts the packaging side of the contract: the chart, ServiceMonitor and
-    # manifests all point at the configured METRICS_PORT and path /metrics.
+def test_metrics_port_and_path_match_the_service_configuration(
+    tools: Tools, database_url: str, redis_url: str
+) -> None:
+    """The chart, ServiceMonitor and manifests point at METRICS_PORT and /metrics, and the app serves it there."""
     default_port = Settings(env="development").metrics_port
     for source, objects in _all_sources(tools).items():
         env, _ = _probes(objects)
@@ -69,3 +68,13 @@ def test_metrics_port_and_path_match_the_service_configuration(tools: Tools) -> 
     service_ports = {p["name"]: p for p in one(monitored, "Service")["spec"]["ports"]}
     assert endpoint["port"] in service_ports
     assert service_ports[endpoint["port"]]["targetPort"] == "metrics"
+    metrics_port = free_port()
+    running = RunningServer(
+        base_env(database_url, redis_url, WORKERS="1", METRICS_PORT=str(metrics_port))
+    ).start()
+    try:
+        response = httpx.get(f"http://127.0.0.1:{metrics_port}{endpoint['path']}", timeout=5)
+        assert response.status_code == 200
+        assert "http_server_request_duration_seconds" in response.text
+    finally:
+        running.terminate()

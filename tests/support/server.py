@@ -21,7 +21,17 @@ HALO = [sys.executable, "-m", "halo"]
 
 def base_env(database_url: str, redis_url: str | None, **overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HALO_", "OTEL_"))}
-    for name in ("ENV", "DATABASE_URL", "REDIS_URL", "WORKERS", "PORT", "JWT_SECRET", "LOG_FORMAT"):
+    for name in (
+        "ENV",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "WORKERS",
+        "PORT",
+        "METRICS_PORT",
+        "JWT_SECRET",
+        "LOG_FORMAT",
+        "PROMETHEUS_MULTIPROC_DIR",  # each server gets a private one unless a test sets it
+    ):
         env.pop(name, None)
     env.update(
         ENV="production",
@@ -33,7 +43,6 @@ def base_env(database_url: str, redis_url: str | None, **overrides: str) -> dict
         LOG_FORMAT="json",
         LOG_LEVEL="INFO",
         VIEW_FLUSH_INTERVAL_SECONDS="0.5",
-        METRICS_PORT="0",
     )
     if redis_url is not None:
         env["REDIS_URL"] = redis_url
@@ -47,9 +56,13 @@ def migrate(env: dict[str, str]) -> None:
 
 @dataclass
 class RunningServer:
+    """`halo serve` on free ports: `port` for the API, `metrics_port` for /metrics
+    (unless the env names its own METRICS_PORT, e.g. "0" to turn it off)."""
+
     env: dict[str, str]
     cwd: Path | None = None
     port: int = field(default_factory=free_port)
+    metrics_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(
         default_factory=lambda: Path(tempfile.mkstemp(prefix="halo-e2e-", suffix=".log")[1])
@@ -59,8 +72,14 @@ class RunningServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
     def start(self, *, wait: bool = True, timeout: float = 60.0) -> RunningServer:
-        env = {**self.env, "PORT": str(self.port)}
+        if "METRICS_PORT" in self.env:
+            self.metrics_port = int(self.env["METRICS_PORT"])
+        env = {"METRICS_PORT": str(self.metrics_port), **self.env, "PORT": str(self.port)}
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [*HALO, "serve"], env=env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT

@@ -235,3 +235,16 @@ def release_redis_database(url: str, owner: str) -> None:
             client.flushdb()
     finally:
         client.close()
+
+
+def require_tool(name: str, hint: str) -> str:
+    """The path of a tool a test needs; skip without it, but fail under CI (which installs it)."""
+    import pytest
+
+    path = shutil.which(name)
+    if path is None:
+        reason = f"{name} is not installed ({hint})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path

@@ -94,3 +94,38 @@ def test_cli_refuses_to_serve_without_secret_in_production() -> None:
     )
     assert result.returncode == 2
     assert "JWT_SECRET" in result.stderr
+
+
+def test_tracing_is_on_only_with_an_otlp_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SDK_DISABLED"):
+        monkeypatch.delenv(name, raising=False)
+    assert not settings(jwt_secret=STRONG).tracing_enabled
+    assert not settings(jwt_secret=STRONG, otel_exporter_otlp_endpoint=" ").tracing_enabled
+    assert settings(jwt_secret=STRONG, otel_exporter_otlp_endpoint="http://collector:4318").tracing_enabled
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/v1/traces")
+    assert settings(jwt_secret=STRONG).tracing_enabled
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    assert not settings(jwt_secret=STRONG).tracing_enabled
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "false")
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    assert not settings(jwt_secret=STRONG).tracing_enabled
+
+
+def test_otel_sampler_and_protocol_are_checked_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "ParentBased_TraceIdRatio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.25")
+    loaded = settings(jwt_secret=STRONG)
+    assert loaded.otel_traces_sampler == "parentbased_traceidratio"
+    assert loaded.otel_traces_sampler_arg == 0.25
+    with pytest.raises(ValidationError) as info:
+        settings(jwt_secret=STRONG, otel_traces_sampler="sometimes")
+    assert "OTEL_TRACES_SAMPLER:" in format_validation_error(info.value)
+    # only OTLP over HTTP/protobuf is shipped; a gRPC request is refused rather than ignored
+    with pytest.raises(ValidationError):
+        settings(jwt_secret=STRONG, otel_exporter_otlp_protocol="grpc")
+
+
+def test_metrics_port_zero_turns_metrics_off() -> None:
+    assert settings(jwt_secret=STRONG).metrics_enabled
+    assert settings(jwt_secret=STRONG).metrics_port == 9464
+    assert not settings(jwt_secret=STRONG, metrics_port=0).metrics_enabled

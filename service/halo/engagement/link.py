@@ -41,7 +41,7 @@ class RedisLink:
         self._on_error: list[Callable[[], None]] = []
 
     def on_error(self, callback: Callable[[], None]) -> None:
-        """Register a callback run on every failed call (metrics)."""
+        """Register a callback run on every failed call and failed probe (metrics)."""
         self._on_error.append(callback)
 
     async def run(self, op: Callable[[], Awaitable[T]], *, write: bool) -> T:
@@ -81,6 +81,10 @@ class RedisLink:
                 log.warning("redis probe failed (%s); serving degraded", exc or type(exc).__name__)
             self.up = False
             self._was_down = True
+            # Counted too: while Redis is down calls fail fast without trying, so the
+            # once-a-second probe is what keeps an outage visible in the error rate.
+            for callback in self._on_error:
+                callback()
             return False
 
     async def _read_epoch(self) -> str:

@@ -23,7 +23,9 @@ class MemoryEngagementStore:
         self._presence: dict[int, dict[str, float]] = {}
         self._gone: dict[int, float] = {}
         self._pending: dict[int, int] = {}
+        self._pending_since: float | None = None
         self._batches: dict[int, dict[int, int]] = {}
+        self._batch_since: dict[int, float] = {}
         self._applied: dict[int, float] = {}
         self._seq = 0
         self._retention = batch_retention_seconds
@@ -82,6 +84,8 @@ class MemoryEngagementStore:
         if self._is_gone(video_id):
             raise VideoGone(video_id)
         self._pending[video_id] = self._pending.get(video_id, 0) + 1
+        if self._pending_since is None:
+            self._pending_since = self._now()
         return self._tally(video_id)
 
     async def heartbeat(self, video_id: int, viewer: str, ttl_seconds: int) -> int:
@@ -102,6 +106,8 @@ class MemoryEngagementStore:
         self._counters.pop(video_id, None)
         self._presence.pop(video_id, None)
         self._pending.pop(video_id, None)
+        if not self._pending:
+            self._pending_since = None
 
     async def claim_views(self, floor_seq: int) -> list[ViewBatch]:
         now = self._now()
@@ -109,12 +115,14 @@ class MemoryEngagementStore:
             if applied_at < now - self._retention:
                 del self._applied[seq]
                 self._batches.pop(seq, None)
+                self._batch_since.pop(seq, None)
         self._seq = max(self._seq + 1, floor_seq + 1)
         if self._pending:
             self._batches[self._seq] = self._pending
-            self._pending = {}
+            self._batch_since[self._seq] = self._pending_since or now
+            self._pending, self._pending_since = {}, None
         return [
-            ViewBatch(seq, dict(views))
+            ViewBatch(seq, dict(views), now - self._batch_since.get(seq, now))
             for seq, views in sorted(self._batches.items())
             if seq not in self._applied
         ]

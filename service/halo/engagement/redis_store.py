@@ -83,9 +83,12 @@ return 1
 """
 
 # KEYS: pending, batches, gone views; ARGV: video id -> {pending, {seq, n, ...}}, or -1 when gone
-ADD_VIEW = f"""
+ADD_VIEW = (
+    _NOW_MS
+    + f"""
 if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return -1 end
 local pending = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('HSETNX', KEYS[1], 'since', now)  -- when the oldest pending view came in
 local batches = {{}}
 for _, seq in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   batches[#batches + 1] = seq
@@ -93,6 +96,7 @@ for _, seq in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
 end
 return {{pending, batches}}
 """
+)
 
 # KEYS: presence, gone; ARGV: viewer, ttl ms -> live viewers, or -1 when gone
 HEARTBEAT = (
@@ -135,7 +139,7 @@ return 1
 )
 
 # KEYS: pending, batches, applied, seq, gone views; ARGV: floor seq, retention ms, tombstone ms
-# -> {seq, {field, value, ...}, seq, {...}} for every batch not yet applied
+# -> {now, seq, {field, value, ...}, seq, {...}} for every batch not yet applied
 CLAIM_VIEWS = (
     _NOW_MS
     + f"""
@@ -160,7 +164,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('RENAME', KEYS[1], '{BATCH_PREFIX}' .. seq)
   redis.call('ZADD', KEYS[2], seq, seq)
 end
-local result = {{}}
+local result = {{now}}
 for _, s in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   if redis.call('HEXISTS', KEYS[3], s) == 0 then
     result[#result + 1] = s
@@ -326,11 +330,14 @@ class RedisEngagementStore:
             ),
             write=True,
         )
+        now_ms, entries = int(raw[0]), raw[1:]
         batches = []
-        for i in range(0, len(raw), 2):
-            pairs = raw[i + 1]
-            views = {int(pairs[j]): int(pairs[j + 1]) for j in range(0, len(pairs), 2)}
-            batches.append(ViewBatch(int(raw[i]), views))
+        for i in range(0, len(entries), 2):
+            fields = dict(zip(entries[i + 1][::2], entries[i + 1][1::2], strict=True))
+            since = fields.pop(b"since", None)
+            views = {int(video_id): int(count) for video_id, count in fields.items()}
+            age = (now_ms - int(since)) / 1000 if since is not None else 0.0
+            batches.append(ViewBatch(int(entries[i]), views, max(0.0, age)))
         return sorted(batches, key=lambda batch: batch.seq)
 
     async def mark_applied(self, seqs: Sequence[int]) -> None:

@@ -55,6 +55,7 @@ class Snapshot:
 class ViewBatch:
     seq: int
     views: dict[int, int] = field(default_factory=dict)
+    age_seconds: float = 0.0  # how long its oldest view has waited, at the claim
 
 
 class VideoGone(Exception):

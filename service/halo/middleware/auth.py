@@ -7,8 +7,6 @@ optional. Handlers then find the caller in `request.ctx.principal`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from sanic.request import Request
 
 from halo.services.auth import AuthService
@@ -20,7 +18,6 @@ API_PREFIX = "/api/"
 class BearerAuth:
     def __init__(self, service: AuthService) -> None:
         self._service = service
-        self.on_failure: list[Callable[[str], None]] = []  # metrics: called with the reason
 
     async def authenticate(self, request: Request) -> None:
         request.ctx.principal = None
@@ -30,11 +27,6 @@ class BearerAuth:
             return
         scheme, _, token = header.partition(" ")
         token = token.strip()
-        try:
-            if scheme.lower() != "bearer" or not token or " " in token:
-                raise Unauthorized("Authorization must be 'Bearer <token>'", reason="malformed_header")
-            request.ctx.principal = await self._service.authenticate(token)
-        except Unauthorized as exc:
-            for callback in self.on_failure:
-                callback(exc.reason)
-            raise
+        if scheme.lower() != "bearer" or not token or " " in token:
+            raise Unauthorized("Authorization must be 'Bearer <token>'", reason="malformed_header")
+        request.ctx.principal = await self._service.authenticate(token)

@@ -7,12 +7,14 @@ Typed service errors, store outages and the framework's own errors (404, 405,
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sanic.exceptions import (
     BadRequest,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RequestCancelled,
     RequestTimeout,
     SanicException,
     ServiceUnavailable,
@@ -28,6 +30,8 @@ from halo.middleware.request_id import request_id_of
 from halo.services import errors as service_errors
 
 log = logging.getLogger("halo.errors")
+
+CLIENT_CLOSED_REQUEST = 499
 
 _SERVICE_STATUS: dict[type[service_errors.ServiceError], tuple[int, str]] = {
     service_errors.BadInput: (400, "bad_request"),
@@ -83,8 +87,13 @@ class EnvelopeErrorHandler(ErrorHandler):
     def __init__(self, unavailable: tuple[type[BaseException], ...] = ()) -> None:
         super().__init__()
         self._unavailable = unavailable
+        # Metrics: called with the reason of every 401 (bad token, missing token, bad credentials).
+        self.on_unauthorized: list[Callable[[str], None]] = []
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        if isinstance(exception, service_errors.Unauthorized):
+            for callback in self.on_unauthorized:
+                callback(exception.reason)
         if isinstance(exception, service_errors.ServiceError):
             status, code = _status_of(exception)
             details = [{"field": d.field, "issue": d.issue} for d in exception.details] or None
@@ -99,6 +108,10 @@ class EnvelopeErrorHandler(ErrorHandler):
             exception = classify_oversized_head(request)
         if isinstance(exception, SanicException):
             return self._framework_error(request, exception)
+        if isinstance(exception, RequestCancelled):
+            # The client went away; nobody reads this. 499 (nginx's "client closed request")
+            # keeps it out of the 5xx error ratio, and it is no crash.
+            return envelope(request, CLIENT_CLOSED_REQUEST, "client_closed_request", "the client went away")
         return report_crash(request, exception, envelope)
 
     def _framework_error(self, request: Request, exception: SanicException) -> HTTPResponse:

@@ -55,6 +55,9 @@ class TextFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", None)
         if request_id:
             parts.append(f"request_id={request_id}")
+        trace_id = getattr(record, "trace_id", None)
+        if trace_id:
+            parts.append(f"trace_id={trace_id}")
         http = getattr(record, "http", None)
         if isinstance(http, dict):
             if http.get("duration_ms") is not None:

@@ -42,8 +42,7 @@ class ViewFlusher:
         self._store = store
         self.interval = interval_seconds
         self._lock = asyncio.Lock()
-        self.last_success = time.monotonic()
-        self.on_flush: list[Callable[[FlushResult, float], None]] = []  # (result, seconds since last success)
+        self.on_flush: list[Callable[[FlushResult, float], None]] = []  # (result, age of its oldest view)
         self.on_failure: list[Callable[[BaseException], None]] = []
 
     async def flush_once(self) -> FlushResult:
@@ -58,8 +57,7 @@ class ViewFlusher:
             if batches:
                 await self._store.mark_applied([batch.seq for batch in batches])
             result = FlushResult(True, len(batches), sum(sum(b.views.values()) for b in batches), videos)
-            lag = time.monotonic() - self.last_success
-            self.last_success = time.monotonic()
+            lag = max((batch.age_seconds for batch in batches if batch.views), default=0.0)
             for callback in self.on_flush:
                 callback(result, lag)
             return result

@@ -1,0 +1,90 @@
+"""A server span per request, named by route template, continuing the caller's W3C `traceparent`.
+
+There is no official OpenTelemetry instrumentation for Sanic; this is the
+small part of one we need. Registered only when tracing is on. The span is
+the current span while the request runs, so the asyncpg and redis
+instrumentations hang their spans under it, and its trace id goes into
+every log line of the request (`trace_id_var`). Probes are not traced, and
+nothing they do either.
+"""
+
+from __future__ import annotations
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from halo.middleware.access_log import route_template
+from halo.middleware.rate_limit import EXEMPT_PATHS
+from halo.observability.logging import trace_id_var
+from halo.observability.metrics import normalise_method
+
+_QUIET = context.set_value(context._SUPPRESS_INSTRUMENTATION_KEY, True, context.Context())
+
+
+class ServerSpans:
+    def __init__(self) -> None:
+        self._tracer: trace.Tracer | None = None
+
+    def use(self, tracer: trace.Tracer) -> None:
+        """Set by the worker when its tracer provider starts."""
+        self._tracer = tracer
+
+    def start(self, request: Request) -> None:
+        ctx = request.ctx
+        if request.path in EXEMPT_PATHS or self._tracer is None:
+            # A fresh context either way: on a kept-alive connection the previous
+            # request's span would otherwise still be current.
+            ctx.trace_token = context.attach(_QUIET)
+            ctx.span = None
+            return
+        # Only the caller's headers decide the parent, never what this task last had.
+        parent = propagate.extract(request.headers, context=context.Context())
+        method = normalise_method(request.method)
+        route = route_template(request) if request.route is not None else None
+        span = self._tracer.start_span(
+            f"{method} {route}" if route else method, context=parent, kind=SpanKind.SERVER
+        )
+        if span.is_recording():  # a span the sampler dropped is not worth the attributes
+            attributes: dict[str, str] = {
+                "http.request.method": method,
+                "url.path": request.path,
+                "url.scheme": request.scheme,
+                "network.protocol.version": request.version,
+            }
+            if method != request.method:
+                attributes["http.request.method_original"] = request.method
+            if route is not None:
+                attributes["http.route"] = route
+            user_agent = request.headers.get("user-agent")
+            if user_agent:
+                attributes["user_agent.original"] = user_agent
+            span.set_attributes(attributes)
+        ctx.span = span
+        ctx.trace_token = context.attach(trace.set_span_in_context(span, parent))
+        trace_id_var.set(format(span.get_span_context().trace_id, "032x"))
+
+    def finish(self, request: Request, response: HTTPResponse) -> None:
+        ctx = request.ctx
+        span = getattr(ctx, "span", None)
+        if span is not None:
+            ctx.span = None
+            if span.is_recording():
+                status = response.status
+                attributes: dict[str, str | int] = {"http.response.status_code": status}
+                client_ip = getattr(ctx, "client_ip", None)
+                if client_ip:
+                    attributes["client.address"] = client_ip
+                request_id = getattr(ctx, "request_id", None)
+                if request_id:
+                    attributes["halo.request_id"] = request_id
+                span.set_attributes(attributes)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+                span.end()
+            trace_id_var.set(None)
+        token = getattr(ctx, "trace_token", None)
+        if token is not None:
+            ctx.trace_token = None
+            context.detach(token)

@@ -1,0 +1,177 @@
+"""The service's Prometheus metrics, and the small functions the rest of the code records them with.
+
+Every metric family the service exports is declared here, once (the README's
+Operations section lists them for SREs). Names and labels follow the
+OpenTelemetry semantic conventions as Prometheus spells them
+(`http.server.request.duration` in seconds becomes
+`http_server_request_duration_seconds`, `http.route` becomes `http_route`);
+what is HALO's own starts with `halo_`.
+
+The route label is the route *template* (`/api/v1/videos/<video_id:int>`);
+requests that match no route share `unmatched`, and unknown methods share
+`_OTHER`, so no client can create label values.
+
+Across Sanic workers the values are added up by prometheus-client's
+multiprocess mode (see `halo.observability.multiprocess`); each gauge says
+how its workers' values combine (`livesum`: summed over live workers;
+`livemax`/`max`: the largest).
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+# The OpenTelemetry HTTP semantic conventions' recommended boundaries, in seconds.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+UNMATCHED_ROUTE = "unmatched"
+OTHER_METHOD = "_OTHER"
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
+
+
+class Metrics:
+    """The metric families, registered in one registry (the default one unless told)."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.request_duration = Histogram(
+            "http_server_request_duration_seconds",
+            "Duration of HTTP server requests.",
+            ["http_request_method", "http_route", "http_response_status_code"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.active_requests = Gauge(
+            "http_server_active_requests",
+            "Number of HTTP server requests being handled.",
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.rate_limited = Counter(
+            "halo_rate_limited_requests",
+            "Requests refused with 429 by the per-client rate limit.",
+            registry=registry,
+        )
+        self.auth_failures = Counter(
+            "halo_auth_failures",
+            "Authentication failures (401), by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.db_connections = Gauge(
+            "db_client_connection_count",
+            "Open database connections, by state (used or idle).",
+            ["db_client_connection_pool_name", "db_client_connection_state"],
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.db_connections_max = Gauge(
+            "db_client_connection_max",
+            "The most database connections the pools may open.",
+            ["db_client_connection_pool_name"],
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.redis_errors = Counter(
+            "halo_redis_errors",
+            "Redis calls that failed (commands and the health probe).",
+            registry=registry,
+        )
+        self.view_flush_batches = Counter(
+            "halo_view_flush_batches",
+            "Successful flushes of pending views from Redis to PostgreSQL.",
+            registry=registry,
+        )
+        self.view_flush_views = Counter(
+            "halo_view_flush_views", "Views moved from Redis to PostgreSQL.", registry=registry
+        )
+        self.view_flush_videos = Counter(
+            "halo_view_flush_videos", "Video rows updated by view flushes.", registry=registry
+        )
+        self.view_flush_failures = Counter(
+            "halo_view_flush_failures",
+            "View flushes that failed; their views stay pending in Redis.",
+            registry=registry,
+        )
+        self.view_flush_lag = Gauge(
+            "halo_view_flush_lag_seconds",
+            "Age of the oldest view moved by the last flush (0 when nothing was pending).",
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+        self.view_flush_last_success = Gauge(
+            "halo_view_flush_last_success_timestamp_seconds",
+            "Unix time of the last successful view flush (0 until the first).",
+            multiprocess_mode="max",
+            registry=registry,
+        )
+        self.build_info = Gauge(
+            "halo_build_info",
+            "The running build; always 1.",
+            ["version", "python_version"],
+            multiprocess_mode="max",
+            registry=registry,
+        )
+
+
+_metrics: Metrics | None = None
+
+
+def metrics() -> Metrics:
+    """The process's metric families, created on first use (never at import time)."""
+    global _metrics
+    if _metrics is None:
+        _metrics = Metrics()
+    return _metrics
+
+
+def normalise_method(method: str) -> str:
+    """The method as a bounded label value (OpenTelemetry: unknown methods are `_OTHER`)."""
+    return method if method in KNOWN_METHODS else OTHER_METHOD
+
+
+# --- what the rest of the service calls ---------------------------------------
+
+
+def record_view_flush(views: int, videos: int, lag_seconds: float) -> None:
+    """After every successful flush cycle, also one that found nothing pending (views=0).
+
+    `lag_seconds` is the age of the oldest view the flush moved (0 when none):
+    how far PostgreSQL's `view_count` was behind.
+    """
+    family = metrics()
+    family.view_flush_batches.inc()
+    family.view_flush_views.inc(views)
+    family.view_flush_videos.inc(videos)
+    family.view_flush_lag.set(max(0.0, lag_seconds))
+    family.view_flush_last_success.set(time.time())
+
+
+def record_view_flush_failure() -> None:
+    """When a flush cycle fails (the views stay pending for the next one)."""
+    metrics().view_flush_failures.inc()
+
+
+def record_redis_error() -> None:
+    metrics().redis_errors.inc()
+
+
+def record_rate_limited() -> None:
+    metrics().rate_limited.inc()
+
+
+def record_auth_failure(reason: str) -> None:
+    """`reason` comes from a fixed set in the code (`InvalidToken`, `Unauthorized`), never from a client."""
+    metrics().auth_failures.labels(reason).inc()
+
+
+def set_database_pool(pool: str, *, used: int, idle: int, maximum: int) -> None:
+    family = metrics()
+    family.db_connections.labels(pool, "used").set(used)
+    family.db_connections.labels(pool, "idle").set(idle)
+    family.db_connections_max.labels(pool).set(maximum)
+
+
+def set_build_info(version: str) -> None:
+    metrics().build_info.labels(version, platform.python_version()).set(1)
