@@ -118,7 +118,9 @@ async def test_detail_request_is_one_trace_continuing_the_callers_traceparent(
 
     spans = [s for s in traced.spans.get_finished_spans() if f"{s.context.trace_id:032x}" == TRACE_ID]
     assert spans, traced.spans.get_finished_spans()
-    assert {f"{s.context.trace_id:032x}" for s in traced.spans.get_finished_spans()} == {TRACE_ID}
+    # the pool may open connections in its own background task meanwhile: those are not this request's
+    others = [s for s in traced.spans.get_finished_spans() if f"{s.context.trace_id:032x}" != TRACE_ID]
+    assert not [s for s in others if s.kind is SpanKind.SERVER], others
     servers = [s for s in spans if s.kind is SpanKind.SERVER]
     assert len(servers) == 1
     server = servers[0]
