@@ -21,9 +21,11 @@ from halo import __version__, database
 from halo.api import auth as auth_api
 from halo.api import health as health_api
 from halo.api import openapi
+from halo.api import root as root_api
 from halo.api import videos as videos_api
 from halo.clients import redis_client
 from halo.config import Settings
+from halo.engagement.events import EventBus, LocalEventBus, RedisEventBus
 from halo.engagement.link import RedisLink, StoreUnavailable
 from halo.engagement.memory_store import MemoryEngagementStore
 from halo.engagement.rate_limit import RedisRateLimiter
@@ -52,6 +54,7 @@ from halo.security.rate_limit import LocalRateLimiter, RateLimiter, TokenBucketL
 from halo.security.tokens import TokenCodec
 from halo.services.auth import AuthService
 from halo.services.health import HealthService
+from halo.services.video_cache import VideoCache
 from halo.services.videos import VideoService
 from halo.services.view_flush import ViewFlusher
 
@@ -90,6 +93,7 @@ class Resources:
 
     hasher: PasswordHasher
     link: RedisLink | None
+    events: EventBus
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     tracing: Tracing | None = None
 
@@ -133,13 +137,14 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     if link is not None:
         link.on_error(metrics.record_redis_error)
     revocation_cache: RevocationCache = RedisRevocationCache(link) if link else MemoryRevocationCache()
-    # Applied view batches stay readable long enough for any reader that saw the row before the flush.
-    retention = max(30.0, 3 * settings.view_flush_interval_seconds)
+    # Applied view batches stay readable longer than any reader may hold an older copy of the row.
+    retention = max(30.0, 3 * settings.view_flush_interval_seconds, settings.video_cache_ttl_seconds + 10)
     store = (
-        RedisEngagementStore(link, batch_retention_seconds=retention)
+        RedisEngagementStore(link, batch_retention_seconds=retention, cluster=settings.redis_cluster)
         if link
         else MemoryEngagementStore(batch_retention_seconds=retention)
     )
+    events: EventBus = RedisEventBus(link) if link else LocalEventBus()
     engagement = EngagementRepository()
     tokens = TokenCodec(
         settings.effective_jwt_secret,
@@ -172,6 +177,8 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
             store=store,
             cursors=CursorCodec(settings.effective_jwt_secret),
             presence_ttl_seconds=settings.presence_ttl_seconds,
+            cache=VideoCache(size=settings.video_cache_size, ttl_seconds=settings.video_cache_ttl_seconds),
+            events=events,
         ),
         view_flusher=ViewFlusher(engagement, store, interval_seconds=settings.view_flush_interval_seconds),
     )
@@ -179,12 +186,20 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         lambda result, lag: metrics.record_view_flush(result.views, result.videos, lag)
     )
     services.view_flusher.on_failure.append(lambda exc: metrics.record_view_flush_failure())
+    services.view_flusher.on_rows.append(services.videos.views_flushed)
     app.ctx.services = services
-    app.ctx.resources = Resources(hasher=hasher, link=link)
+    app.ctx.resources = Resources(hasher=hasher, link=link, events=events)
 
     observability = Observability(span_exporter=span_exporter)
     _install_middleware(app, settings, services, observability)
-    for blueprint in (health_api.blueprint, auth_api.blueprint, videos_api.blueprint, openapi.blueprint):
+    blueprints = (
+        health_api.blueprint,
+        root_api.blueprint,
+        auth_api.blueprint,
+        videos_api.blueprint,
+        openapi.blueprint,
+    )
+    for blueprint in blueprints:
         app.blueprint(blueprint)
     _install_lifecycle(app, settings, observability)
     return app
@@ -272,6 +287,7 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
         background(_become_ready(app), "readiness")
         background(_prune_revocations(app), "prune-revocations")
         background(app.ctx.services.view_flusher.run(), "view-flush")
+        background(resources.events.listen(), "change-notices")
         if settings.metrics_enabled and not settings.is_sqlite:
             background(_sample_database_pool(settings), "database-pool-metrics")
         app.ctx.openapi_document = openapi.build_document(app)

@@ -134,7 +134,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        Sanic.serve(primary=app, app_loader=loader)
+        if workers == 1:
+            Sanic.serve_single(primary=app)  # no worker manager: one process, less memory, no hop
+        else:
+            Sanic.serve(primary=app, app_loader=loader)
     finally:
         if endpoint is not None:
             endpoint.close()

@@ -193,7 +193,8 @@ async def test_postgres_stopped_and_restarted_under_load(
             assert ready.status_code == 200  # one database outage does not take every replica out
             for name in calls:
                 assert traffic.codes(name) <= {200, 503}, (name, traffic.statuses)
-                assert 503 in traffic.codes(name), name
+            # what needs the database says so; a detail this worker has cached can still be served
+            assert 503 in traffic.codes("profile") and 503 in traffic.codes("list")
             assert traffic.slowest < 15  # bounded by the database timeout, never hanging
             assert (await client.get("/health")).json()["status"] == "ok"
     finally:

@@ -249,3 +249,11 @@ async def test_responses_match_their_documented_schemas(client: httpx.AsyncClien
     ]
     for model, body in checks:
         model.model_validate(body)  # extra="forbid": no undocumented field either
+
+
+async def test_api_root_names_the_service_and_its_documents(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["service"] == "halo" and body["docs"] == "/docs" and body["openapi"] == "/openapi.json"
+    assert response.headers["ratelimit-limit"]  # a real API route: rate limited, logged, measured

@@ -98,8 +98,8 @@ async def test_applying_the_same_batch_twice_counts_it_once(redis_stores: list[R
         if flush is None:
             pytest.skip("another flusher held the lock")  # cannot happen: nothing else flushes here
         seq = flush.applied_seq + 1
-        assert await flush.apply(seq, {video: 4}) == 1
-        assert await flush.apply(seq, {video: 4}) == 0
+        assert await flush.apply(seq, {video: 4}) == [(video, 4, seq)]
+        assert await flush.apply(seq, {video: 4}) == []
     row = await VideoRepository().get(video)
     assert row is not None and row.view_count == 4 and row.view_flush_seq == seq
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import secrets
 import signal
@@ -17,6 +19,16 @@ import httpx
 from tests.support.services import free_port
 
 HALO = [sys.executable, "-m", "halo"]
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """A test that failed half-way must not leave a server running after pytest exits."""
+    for process in _STARTED:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 def base_env(database_url: str, redis_url: str | None, **overrides: str) -> dict[str, str]:
@@ -82,10 +94,20 @@ class RunningServer:
         env = {"METRICS_PORT": str(self.metrics_port), **self.env, "PORT": str(self.port)}
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [*HALO, "serve"], env=env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT
+                [*HALO, "serve"],
+                env=env,
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: kill() takes the workers too
             )
+            _STARTED.append(self.process)
         if wait:
-            self.wait_ready(timeout)
+            try:
+                self.wait_ready(timeout)
+            except BaseException:
+                self.kill()  # never leave a half-started server behind
+                raise
         return self
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -106,6 +128,14 @@ class RunningServer:
             time.sleep(0.05)
         raise TimeoutError(f"server not ready after {timeout}s:\n{self.logs()[-4000:]}")
 
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
     def terminate(self, timeout: float = 30.0) -> int:
         if self.process is None:
             return 0
@@ -114,7 +144,8 @@ class RunningServer:
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         code = self.process.returncode
         self.process = None

@@ -114,6 +114,13 @@ class HealthBody(EnvelopeFields):
     version: str
 
 
+class ApiRoot(Document):
+    service: Literal["halo"]
+    version: str
+    docs: str
+    openapi: str
+
+
 class ProbeBody(EnvelopeFields):
     status: Literal["alive", "ready", "starting", "draining"]
 

@@ -64,7 +64,12 @@ class MemoryEngagementStore:
     async def read(self, video_ids: Sequence[int]) -> dict[int, Snapshot]:
         now = self._now()
         return {
-            video_id: Snapshot(self._counters.get(video_id), self._tally(video_id), self._live(video_id, now))
+            video_id: Snapshot(
+                self._counters.get(video_id),
+                self._tally(video_id),
+                self._live(video_id, now),
+                self._is_gone(video_id),
+            )
             for video_id in video_ids
         }
 
@@ -96,6 +101,8 @@ class MemoryEngagementStore:
         return self._live(video_id, now)
 
     async def leave(self, video_id: int, viewer: str) -> int:
+        if self._is_gone(video_id):
+            raise VideoGone(video_id)
         viewers = self._presence.get(video_id)
         if viewers is not None:
             viewers.pop(viewer, None)

@@ -11,9 +11,9 @@ import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 
-from halo.engagement.link import RedisLink
+from halo.engagement.link import RedisLink, StoreUnavailable
 from halo.engagement.store import (
     COUNTERS_TTL_SECONDS,
     TOMBSTONE_SECONDS,
@@ -51,13 +51,36 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS: counters, presence   -> {likes, comments, version, epoch, live}
+# KEYS: counters, presence, gone   -> {likes, comments, version, epoch, live, gone}
 READ_VIDEO = (
     _NOW_MS
     + """
 local c = redis.call('HMGET', KEYS[1], 'l', 'c', 'v', 'e')
 local live = redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf')
-return {c[1], c[2], c[3], c[4], live}
+return {c[1], c[2], c[3], c[4], live, redis.call('EXISTS', KEYS[3])}
+"""
+)
+
+# One call for everything about N videos (single Redis; a cluster uses READ_VIDEO + READ_VIEWS per slot).
+# KEYS: pending, batches, then counters, presence, gone of each video; ARGV: video ids
+# -> {{video fields as READ_VIDEO, ...}, pending values, {seq, values, ...}}
+READ_ALL = (
+    _NOW_MS
+    + f"""
+local videos = {{}}
+for i = 1, #ARGV do
+  local base = 2 + (i - 1) * 3
+  local c = redis.call('HMGET', KEYS[base + 1], 'l', 'c', 'v', 'e')
+  local live = redis.call('ZCOUNT', KEYS[base + 2], '(' .. now, '+inf')
+  videos[i] = {{c[1], c[2], c[3], c[4], live, redis.call('EXISTS', KEYS[base + 3])}}
+end
+local pending = redis.call('HMGET', KEYS[1], unpack(ARGV))
+local batches = {{}}
+for _, seq in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  batches[#batches + 1] = seq
+  batches[#batches + 1] = redis.call('HMGET', '{BATCH_PREFIX}' .. seq, unpack(ARGV))
+end
+return {{videos, pending, batches}}
 """
 )
 
@@ -112,10 +135,11 @@ return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 """
 )
 
-# KEYS: presence; ARGV: viewer
+# KEYS: presence, gone; ARGV: viewer -> live viewers, or -1 when gone
 LEAVE = (
     _NOW_MS
     + """
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 """
@@ -187,6 +211,7 @@ return #ARGV
 
 SCRIPTS = {
     "read_video": READ_VIDEO,
+    "read_all": READ_ALL,
     "read_views": READ_VIEWS,
     "fill": FILL_COUNTERS,
     "add_view": ADD_VIEW,
@@ -214,8 +239,11 @@ def _tally(pending: Any, batches: list[Any]) -> ViewTally:
 
 
 class RedisEngagementStore:
-    def __init__(self, link: RedisLink, *, batch_retention_seconds: float = 30.0) -> None:
+    def __init__(
+        self, link: RedisLink, *, batch_retention_seconds: float = 30.0, cluster: bool = False
+    ) -> None:
         self._link = link
+        self._cluster = cluster
         self._retention_ms = int(batch_retention_seconds * 1000)
 
     async def _run(self, op: Callable[[], Awaitable[T]], *, write: bool) -> T:
@@ -225,11 +253,29 @@ class RedisEngagementStore:
             try:
                 return await op()
             except NoScriptError:
-                for source in SCRIPTS.values():
-                    await self._link.client.script_load(source)
+                await self._load_scripts()
                 return await op()
 
         return await self._link.run(attempt, write=write)
+
+    async def _eval(self, name: str, keys: Sequence[str], args: Sequence[Any], *, write: bool) -> Any:
+        """One script, one round trip: `_run` without the closures, for the hot paths."""
+        link = self._link
+        if not link.up:
+            raise StoreUnavailable("redis is down")
+        try:
+            try:
+                return await link.client.evalsha(SHAS[name], len(keys), *keys, *args)
+            except NoScriptError:
+                await self._load_scripts()
+                return await link.client.evalsha(SHAS[name], len(keys), *keys, *args)
+        except (RedisError, OSError, TimeoutError) as exc:
+            link.failed(write=write)
+            raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
+
+    async def _load_scripts(self) -> None:
+        for source in SCRIPTS.values():
+            await self._link.client.script_load(source)
 
     def _call(self, target: Any, name: str, keys: Sequence[str], args: Sequence[Any] = ()) -> Any:
         return target.evalsha(SHAS[name], len(keys), *keys, *args)
@@ -238,25 +284,33 @@ class RedisEngagementStore:
         if not video_ids:
             return {}
         epoch = self._link.epoch
-
-        async def op() -> list[Any]:
-            async with self._link.client.pipeline(transaction=False) as pipe:
-                for video_id in video_ids:
-                    self._call(pipe, "read_video", [counters_key(video_id), presence_key(video_id)])
-                self._call(pipe, "read_views", [PENDING, BATCHES], video_ids)
-                return await pipe.execute()
-
-        results = await self._run(op, write=False)
-        pending, batches = results[-1]
+        if self._cluster:
+            raw_videos, pending, batches = await self._run(lambda: self._read_by_slot(video_ids), write=False)
+        else:
+            keys = [PENDING, BATCHES]
+            for video_id in video_ids:
+                keys += (counters_key(video_id), presence_key(video_id), gone_key(video_id))
+            raw_videos, pending, batches = await self._eval("read_all", keys, video_ids, write=False)
         snapshots = {}
         for index, video_id in enumerate(video_ids):
-            likes, comments, version, entry_epoch, live = results[index]
+            likes, comments, version, entry_epoch, live, gone = raw_videos[index]
             counters = None
             if version is not None and epoch and entry_epoch is not None and entry_epoch.decode() == epoch:
                 counters = Counters(int(likes), int(comments), int(version))
             mine = [value for i in range(0, len(batches), 2) for value in (batches[i], batches[i + 1][index])]
-            snapshots[video_id] = Snapshot(counters, _tally(pending[index], mine), int(live))
+            snapshots[video_id] = Snapshot(counters, _tally(pending[index], mine), int(live), bool(gone))
         return snapshots
+
+    async def _read_by_slot(self, video_ids: Sequence[int]) -> tuple[list[Any], list[Any], list[Any]]:
+        async with self._link.client.pipeline(transaction=False) as pipe:
+            for video_id in video_ids:
+                self._call(
+                    pipe, "read_video", [counters_key(video_id), presence_key(video_id), gone_key(video_id)]
+                )
+            self._call(pipe, "read_views", [PENDING, BATCHES], video_ids)
+            results = await pipe.execute()
+        pending, batches = results[-1]
+        return results[:-1], pending, batches
 
     async def cache_counters(self, items: Sequence[tuple[int, Counters]]) -> None:
         epoch = self._link.epoch
@@ -277,10 +331,7 @@ class RedisEngagementStore:
         await self._run(op, write=True)
 
     async def add_view(self, video_id: int) -> ViewTally:
-        result = await self._run(
-            lambda: self._call(self._link.client, "add_view", [PENDING, BATCHES, GONE_VIEWS], [video_id]),
-            write=True,
-        )
+        result = await self._eval("add_view", [PENDING, BATCHES, GONE_VIEWS], [video_id], write=True)
         if result == -1:
             raise VideoGone(video_id)
         pending, batches = result
@@ -302,8 +353,13 @@ class RedisEngagementStore:
 
     async def leave(self, video_id: int, viewer: str) -> int:
         live = await self._run(
-            lambda: self._call(self._link.client, "leave", [presence_key(video_id)], [viewer]), write=True
+            lambda: self._call(
+                self._link.client, "leave", [presence_key(video_id), gone_key(video_id)], [viewer]
+            ),
+            write=True,
         )
+        if live < 0:
+            raise VideoGone(video_id)
         return int(live)
 
     async def forget(self, video_id: int) -> None:

@@ -49,6 +49,7 @@ class Snapshot:
     counters: Counters | None  # None: not cached in the current epoch
     views: ViewTally
     live_viewers: int
+    gone: bool = False  # the video was deleted (its tombstone is there)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,7 @@ class EngagementStore(Protocol):
         """Mark `viewer` live for `ttl_seconds`; the number of live viewers (raises VideoGone)."""
 
     async def leave(self, video_id: int, viewer: str) -> int:
-        """Forget `viewer`; the number of live viewers left."""
+        """Forget `viewer`; the number of live viewers left (raises VideoGone)."""
 
     async def forget(self, video_id: int) -> None:
         """Drop everything about a deleted video and refuse later writes to it."""

@@ -9,6 +9,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from halo.middleware.rate_limit import EXEMPT_PATHS
+from halo.observability.logging import write_json_line
 
 log = logging.getLogger("halo.access")
 
@@ -24,15 +25,15 @@ async def log_request(request: Request, response: HTTPResponse) -> None:
         return
     started = getattr(request.ctx, "started", None)
     duration_ms = round((time.perf_counter() - started) * 1000, 3) if started is not None else None
-    log.info(
-        "%s %s %s",
-        request.method,
-        route_template(request),
-        response.status,
-        extra={
+    route = route_template(request)
+    write_json_line(
+        log,
+        logging.INFO,
+        f"{request.method} {route} {response.status}",
+        {
             "http": {
                 "method": request.method,
-                "route": route_template(request),
+                "route": route,
                 "status": response.status,
                 "duration_ms": duration_ms,
                 "client_ip": getattr(request.ctx, "client_ip", None),

@@ -6,10 +6,15 @@ Every record logged while a request is being served carries its request id
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import sys
+import threading
+import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -28,12 +33,22 @@ class ContextFilter(logging.Filter):
         return True
 
 
+_second: tuple[int, str] = (-1, "")
+
+
+def utc_timestamp(created: float) -> str:
+    """RFC 3339 UTC with milliseconds; the seconds part is formatted once a second."""
+    global _second
+    whole = int(created)
+    if _second[0] != whole:
+        _second = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{_second[1]}.{int((created - whole) * 1000):03d}Z"
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
-            "ts": datetime.fromtimestamp(record.created, UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            "ts": utc_timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -68,11 +83,84 @@ class TextFormatter(logging.Formatter):
         return super().format(record)
 
 
+class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes lines to a buffer flushed every `interval` seconds (and at once for warnings and
+    worse, and at exit): one write system call per line was a visible cost on the request path."""
+
+    def __init__(self, stream: Any, interval: float = 0.2) -> None:
+        super().__init__(stream)
+        self._flusher = threading.Thread(
+            target=self._flush_every, args=(interval,), daemon=True, name="log-flush"
+        )
+        self._flusher.start()
+        atexit.register(self._quiet_flush)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.stream.write(self.format(record) + self.terminator)
+            if record.levelno >= logging.WARNING:
+                self.flush()
+        except Exception:
+            self.handleError(record)
+
+    def _flush_every(self, interval: float) -> None:
+        while True:
+            time.sleep(interval)
+            self._quiet_flush()
+
+    def _quiet_flush(self) -> None:
+        with contextlib.suppress(ValueError, OSError):  # the stream may be closed at exit
+            self.flush()
+
+
+def write_json_line(logger: logging.Logger, level: int, message: str, fields: dict[str, Any]) -> None:
+    """Log one JSON line, straight to the stream when the logger ends in our own JSON handler and
+    nothing else: the same line `JsonFormatter` makes, without building a LogRecord (the access log
+    writes one per request). Anything else (text format, extra handlers) goes through `logging`."""
+    if not logger.isEnabledFor(level):
+        return
+    root = logging.getLogger()
+    handlers = root.handlers
+    if (
+        len(handlers) == 1
+        and type(handlers[0]) is BufferedStreamHandler
+        and type(handlers[0].formatter) is JsonFormatter
+        and not logger.handlers
+        and logger.propagate
+        and not logger.filters
+    ):
+        entry: dict[str, object] = {
+            "ts": utc_timestamp(time.time()),
+            "level": logging.getLevelName(level).lower(),
+            "logger": logger.name,
+            "message": message,
+        }
+        entry.update(fields)
+        if entry.get("request_id") is None:
+            entry["request_id"] = request_id_var.get()
+        trace_id = trace_id_var.get()
+        if trace_id is not None:
+            entry.setdefault("trace_id", trace_id)
+        line = orjson.dumps({k: v for k, v in entry.items() if v is not None}, default=str).decode() + "\n"
+        handler = handlers[0]
+        with handler.lock:  # type: ignore[union-attr]
+            handler.stream.write(line)
+        return
+    logger.log(level, message, extra=fields)
+
+
 def configure_logging(level: str, fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stdout)
+    # Nothing we print needs the caller's file and line, thread or process names: skip gathering them.
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    root = logging.getLogger()
+    existing = [h for h in root.handlers if isinstance(h, BufferedStreamHandler) and h.stream is sys.stdout]
+    handler = existing[0] if existing else BufferedStreamHandler(sys.stdout)  # one flusher thread a process
+    handler.filters.clear()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(ContextFilter())
-    root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     for name in ("sanic.root", "sanic.error", "sanic.server", "sanic.websockets"):

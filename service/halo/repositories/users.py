@@ -11,6 +11,7 @@ from tortoise.functions import Lower
 
 from halo.models import User
 from halo.repositories.base import translate_errors, unique_field
+from halo.repositories.sql import Sql
 
 MAX_EMAIL_LENGTH = 254
 PROFILE_FIELDS = (
@@ -51,6 +52,9 @@ class AuthState:
 
 
 class UserRepository:
+    def __init__(self, sql: Sql | None = None) -> None:
+        self._sql = sql or Sql()
+
     @translate_errors
     async def create(
         self, *, email: str, username: str, password_hash: str, display_name: str, is_adult: bool
@@ -90,11 +94,11 @@ class UserRepository:
 
     @translate_errors
     async def auth_state(self, user_id: int) -> AuthState | None:
-        rows = await User.filter(id=user_id).values_list("is_adult", "adult_mode")
-        if not rows:
+        # On every authenticated request: plain SQL, no ORM query building.
+        row = await self._sql.fetchrow("SELECT is_adult, adult_mode FROM users WHERE id = $1", user_id)
+        if row is None:
             return None
-        is_adult, adult_mode = rows[0]
-        return AuthState(user_id, bool(is_adult), bool(adult_mode))
+        return AuthState(user_id, bool(row["is_adult"]), bool(row["adult_mode"]))
 
     @translate_errors
     async def taken(self, *, email: str, username: str) -> set[str]:

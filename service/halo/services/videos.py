@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from halo.engagement.events import EventBus
 from halo.engagement.link import StoreUnavailable
 from halo.engagement.store import Counters, EngagementStore, Snapshot, VideoGone
 from halo.repositories.engagement import CommentRow, CounterRow, EngagementRepository, VideoMissing
@@ -22,10 +24,12 @@ from halo.repositories.videos import ListFilters, Sort, VideoRepository, VideoRo
 from halo.security.cursors import CursorCodec, InvalidCursor
 from halo.services.auth import Principal
 from halo.services.errors import BadInput, FieldIssue, Forbidden, NotFound, Unavailable, ValidationFailed
+from halo.services.video_cache import VideoCache
 
 log = logging.getLogger("halo.videos")
 
 T = TypeVar("T")
+NOTICE_ROWS = 2000  # rows per flush notice: bounded messages
 VIEWER_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 MAX_ID = 2**63 - 1
 
@@ -86,12 +90,37 @@ class VideoService:
         store: EngagementStore,
         cursors: CursorCodec,
         presence_ttl_seconds: int,
+        cache: VideoCache,
+        events: EventBus,
     ) -> None:
         self._videos = videos
         self._engagement = engagement
         self._store = store
         self._cursors = cursors
         self._presence_ttl = presence_ttl_seconds
+        self._cache = cache
+        self._events = events
+        events.on_message(self._on_notice)
+        events.on_reset(cache.clear)
+
+    # --- change notices from every worker and replica ------------------------------
+
+    def _on_notice(self, message: dict[str, Any]) -> None:
+        kind = message.get("kind")
+        if kind == "changed":
+            self._cache.drop(message["ids"])
+        elif kind == "flushed":
+            self._cache.flushed(message["rows"])
+
+    async def _changed(self, video_id: int) -> None:
+        self._cache.drop([video_id])
+        await self._events.publish({"kind": "changed", "ids": [video_id]})
+
+    async def views_flushed(self, rows: list[tuple[int, int, int]]) -> None:
+        """After a view flush: every worker's cached rows take their new durable counts."""
+        self._cache.flushed(rows)
+        for start in range(0, len(rows), NOTICE_ROWS):
+            await self._events.publish({"kind": "flushed", "rows": rows[start : start + NOTICE_ROWS]})
 
     # --- reading -----------------------------------------------------------------
 
@@ -120,11 +149,16 @@ class VideoService:
         return Page(views, next_cursor, degraded)
 
     async def get(self, viewer: Principal | None, video_id: int) -> VideoView:
-        # Metadata and engagement are fetched concurrently, then merged.
-        video, snapshots = await asyncio.gather(self._videos.get(_valid_id(video_id)), self._read([video_id]))
-        if video is None or not _can_see(video, viewer):
+        _valid_id(video_id)
+        video = self._cache.get(video_id)
+        cached = video is not None
+        if cached:  # the warm path: one Redis round trip
+            snapshots = await self._read([video_id])
+        else:  # metadata and engagement fetched concurrently, then merged
+            video, snapshots = await asyncio.gather(self._load(video_id), self._read([video_id]))
+        if video is None or not _can_see(video, viewer) or (snapshots and snapshots[video_id].gone):
             raise _not_found()
-        return (await self._merge([video], snapshots))[0]
+        return (await self._merge([video], snapshots, rows_are_fresh=not cached))[0]
 
     async def engagement(self, viewer: Principal | None, video_id: int) -> VideoView:
         return await self.get(viewer, video_id)
@@ -142,6 +176,7 @@ class VideoService:
         if changes.get("is_adult_content") and not principal.is_adult:
             raise Forbidden("only adult accounts may mark content as adult")
         video = await self._videos.update(video_id, changes)
+        await self._changed(video_id)
         if video is None:
             raise _not_found()
         views, _ = await self._with_engagement([video])
@@ -149,12 +184,14 @@ class VideoService:
 
     async def delete(self, principal: Principal, video_id: int) -> None:
         await self._owned(principal, video_id)
-        if not await self._videos.delete(video_id):
-            raise _not_found()
-        try:
+        deleted = await self._videos.delete(video_id)
+        try:  # the tombstone first, so that a worker acting on a stale copy is refused by Redis
             await self._store.forget(video_id)
         except StoreUnavailable:
             log.warning("video %s deleted while Redis is down; its cached keys expire on their own", video_id)
+        await self._changed(video_id)
+        if not deleted:
+            raise _not_found()
 
     async def add_view(self, viewer: Principal | None, video_id: int) -> int:
         video = await self._visible(viewer, video_id)
@@ -226,13 +263,18 @@ class VideoService:
         key = _viewer_key(viewer, viewer_id)
         try:
             return await self._store.leave(video_id, key)
+        except VideoGone:
+            raise _not_found() from None
         except StoreUnavailable:
             raise Unavailable("presence is temporarily unavailable") from None
 
     # --- helpers -----------------------------------------------------------------
 
+    async def _load(self, video_id: int) -> VideoRow | None:
+        return await self._cache.load(video_id, self._videos.get)
+
     async def _visible(self, viewer: Principal | None, video_id: int) -> VideoRow:
-        video = await self._videos.get(_valid_id(video_id))
+        video = await self._load(_valid_id(video_id))
         if video is None or not _can_see(video, viewer):
             raise _not_found()
         return video
@@ -253,9 +295,15 @@ class VideoService:
         snapshots = await self._read([video.id for video in videos]) if videos else {}
         return await self._merge(videos, snapshots), snapshots is None
 
-    async def _merge(self, videos: list[VideoRow], snapshots: dict[int, Snapshot] | None) -> list[VideoView]:
+    async def _merge(
+        self, videos: list[VideoRow], snapshots: dict[int, Snapshot] | None, *, rows_are_fresh: bool = True
+    ) -> list[VideoView]:
+        """Rows and Redis snapshots into videos with engagement. A row from this worker's cache may
+        hold old counters: when Redis has none to offer, the counters are read again from PostgreSQL."""
         if snapshots is None:
             return [VideoView(video, None) for video in videos]
+        if not rows_are_fresh:
+            videos = await self._fresh_counters(videos, snapshots)
         views, stale = [], []
         for video in videos:
             snapshot = snapshots[video.id]
@@ -271,6 +319,21 @@ class VideoService:
             with contextlib.suppress(StoreUnavailable):
                 await self._store.cache_counters(stale)
         return views
+
+    async def _fresh_counters(self, videos: list[VideoRow], snapshots: dict[int, Snapshot]) -> list[VideoRow]:
+        fresh = []
+        for video in videos:
+            if snapshots[video.id].counters is None:  # e.g. Redis restarted empty, or a new epoch
+                counters = await self._engagement.counters(video.id)
+                if counters is not None:
+                    video = dataclasses.replace(
+                        video,
+                        like_count=counters.like_count,
+                        comment_count=counters.comment_count,
+                        counters_version=counters.counters_version,
+                    )
+            fresh.append(video)
+        return fresh
 
     async def _cache_counters(self, video_id: int, counters: CounterRow) -> None:
         # PostgreSQL has the change; a failed cache write starts a new epoch when Redis is back.

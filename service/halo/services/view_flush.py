@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from halo.engagement.store import EngagementStore
@@ -44,6 +44,8 @@ class ViewFlusher:
         self._lock = asyncio.Lock()
         self.on_flush: list[Callable[[FlushResult, float], None]] = []  # (result, age of its oldest view)
         self.on_failure: list[Callable[[BaseException], None]] = []
+        # (id, view_count, view_flush_seq) of the rows a committed flush changed
+        self.on_rows: list[Callable[[list[tuple[int, int, int]]], Awaitable[None]]] = []
 
     async def flush_once(self) -> FlushResult:
         async with self._lock:
@@ -51,12 +53,17 @@ class ViewFlusher:
                 if flush is None:
                     return FlushResult(locked=False)
                 batches = await self._store.claim_views(flush.applied_seq)
-                videos = 0
+                changed: list[tuple[int, int, int]] = []
                 for batch in batches:
-                    videos += await flush.apply(batch.seq, batch.views)
+                    changed += await flush.apply(batch.seq, batch.views)
             if batches:
                 await self._store.mark_applied([batch.seq for batch in batches])
-            result = FlushResult(True, len(batches), sum(sum(b.views.values()) for b in batches), videos)
+            if changed:
+                for notify in self.on_rows:
+                    await notify(changed)
+            result = FlushResult(
+                True, len(batches), sum(sum(b.views.values()) for b in batches), len(changed)
+            )
             lag = max((batch.age_seconds for batch in batches if batch.views), default=0.0)
             for callback in self.on_flush:
                 callback(result, lag)

@@ -1,0 +1,73 @@
+"""Two instances with their own metadata caches: a change on one reaches the other through Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import create_video, eventually, register
+from tests.support.server import RunningServer, base_env
+
+
+@pytest.fixture
+def two_instances(database_url: str, redis_url: str) -> Iterator[tuple[RunningServer, RunningServer]]:
+    env = base_env(database_url, redis_url, WORKERS="1", VIEW_FLUSH_INTERVAL_SECONDS="0.3")
+    first, second = RunningServer(env).start(), RunningServer(env).start()
+    yield first, second
+    first.terminate()
+    second.terminate()
+
+
+async def test_a_patch_on_one_instance_reaches_the_other(
+    two_instances: tuple[RunningServer, RunningServer],
+) -> None:
+    first, second = two_instances
+    async with httpx.AsyncClient(base_url=first.url) as a, httpx.AsyncClient(base_url=second.url) as b:
+        owner = await register(a)
+        video = await create_video(a, owner, title="before")
+        url = f"/api/v1/videos/{video['id']}"
+        assert (await b.get(url)).json()["title"] == "before"  # now cached on the second instance
+        assert (await a.patch(url, json={"title": "after"}, headers=owner.auth)).status_code == 200
+        started = time.monotonic()
+
+        async def renamed() -> bool:
+            return (await b.get(url)).json()["title"] == "after"
+
+        assert await eventually(renamed, timeout=5, interval=0.005)
+        print(f"PATCH reached the other instance after {1000 * (time.monotonic() - started):.1f} ms")
+
+
+async def test_a_delete_on_one_instance_is_a_404_on_the_other(
+    two_instances: tuple[RunningServer, RunningServer],
+) -> None:
+    first, second = two_instances
+    async with httpx.AsyncClient(base_url=first.url) as a, httpx.AsyncClient(base_url=second.url) as b:
+        owner = await register(a)
+        video = await create_video(a, owner)
+        url = f"/api/v1/videos/{video['id']}"
+        assert (await b.get(url)).status_code == 200
+        assert (await a.delete(url, headers=owner.auth)).status_code == 204
+        assert (await b.get(url)).status_code == 404  # the tombstone in Redis answers even before the notice
+        assert (await b.post(f"{url}/views")).status_code == 404
+
+
+async def test_displayed_view_count_never_goes_backwards_across_flushes(
+    two_instances: tuple[RunningServer, RunningServer],
+) -> None:
+    first, second = two_instances
+    async with httpx.AsyncClient(base_url=first.url) as a, httpx.AsyncClient(base_url=second.url) as b:
+        video = await create_video(a, await register(a))
+        url = f"/api/v1/videos/{video['id']}"
+        seen: list[int] = []
+        deadline = time.monotonic() + 4
+        sent = 0
+        while time.monotonic() < deadline:  # views on one instance, reads on the other, flushes in between
+            await asyncio.gather(*(a.post(f"{url}/views") for _ in range(5)))
+            sent += 5
+            seen.append((await b.get(url)).json()["view_count"])
+        assert seen == sorted(seen)
+        assert seen[-1] == sent
