@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c 'import hashlib,sys; print(hashlib.sha1(open("pyproject.toml","rb").read()).hexdigest()[:12])' 2>/dev/null)
 
 .DEFAULT_GOAL := help
-.PHONY: help install tools run migrate test lint format unit integration e2e deploy-check clean
+.PHONY: help install tools run migrate test lint format unit integration e2e deploy-check bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -80,6 +80,10 @@ test: lint tools ## install, lint and run the whole suite against real PostgreSQ
 
 deploy-check: $(STAMP) tools ## the packaging checks only: chart, manifests, image, compose, skaffold
 	$(BIN)/pytest tests/deploy
+
+bench: $(STAMP) ## load benchmark beside its references into bench/RESULTS.md (~15 min; needs wrk, h2load)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	cd bench && ../$(BIN)/python run.py
 
 unit: $(STAMP) ## unit tests only (no services needed)
 	$(BIN)/pytest tests/unit

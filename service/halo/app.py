@@ -37,7 +37,8 @@ from halo.middleware.auth import BearerAuth
 from halo.middleware.client_ip import ClientIpResolver
 from halo.middleware.cors import Cors
 from halo.middleware.errors import EnvelopeErrorHandler
-from halo.middleware.metrics import RequestMetrics
+from halo.middleware.metrics import PUBLISH_SECONDS, RequestMetrics
+from halo.middleware.pipeline import RequestPipeline, RequestStep, ResponsePipeline, ResponseStep
 from halo.middleware.rate_limit import RateLimitMiddleware
 from halo.observability import metrics
 from halo.observability.logging import configure_logging
@@ -226,34 +227,44 @@ def _install_middleware(
     app.ctx.bearer = bearer
     rate_limit.on_limited.append(lambda request: metrics.record_rate_limited())
 
-    # Tracing off costs nothing: its middleware is not even registered.
+    before: list[RequestStep] = []
+    after: list[ResponseStep] = []
+    # Tracing off costs nothing: its steps are not even in the pipeline.
+    spans = None
     if settings.tracing_enabled or observability.span_exporter is not None:
         from halo.middleware.tracing import ServerSpans
 
         spans = observability.spans = ServerSpans()
-        app.on_request(spans.start, priority=120)
-        app.on_response(spans.finish, priority=200)  # last: the access line still carries the trace id
-    if settings.metrics_enabled:
-        request_metrics = RequestMetrics(metrics.metrics())
-        app.on_request(request_metrics.started, priority=110)
-        app.on_response(request_metrics.finished, priority=190)
-
-    app.on_request(request_id.assign_request_id, priority=100)
-    app.on_request(client_ip.middleware, priority=90)
-    app.on_request(limits.check_request_line, priority=80)
-    app.on_request(rate_limit.check, priority=70)
+        before.append(spans.start)
+    request_metrics = RequestMetrics(metrics.metrics()) if settings.metrics_enabled else None
+    app.ctx.request_metrics = request_metrics
+    if request_metrics is not None:
+        before.append(request_metrics.started)
+    before += [
+        request_id.assign_request_id,
+        client_ip.middleware,
+        limits.check_request_line,
+        rate_limit.check,
+    ]
     if cors.enabled:
-        app.on_request(cors.preflight, priority=60)
-    app.on_request(bearer.authenticate, priority=50)
+        before.append(cors.preflight)
+    before.append(bearer.authenticate)
 
-    # Response middleware: lower priority runs first (Sanic sorts them the other way round).
-    app.on_response(request_id.echo_request_id, priority=100)
-    app.on_response(rate_limit.headers, priority=90)
-    app.on_response(cors.headers, priority=80)
-    app.on_response(headers.caching_and_security_headers, priority=70)
-    app.on_response(draining.close_connection_when_draining, priority=60)
-    app.on_response(compression.gzip_response, priority=20)
-    app.on_response(access_log.log_request, priority=10)
+    after += [
+        access_log.log_request,
+        compression.gzip_response,
+        draining.close_connection_when_draining,
+        headers.caching_and_security_headers,
+        cors.headers,
+        rate_limit.headers,
+        request_id.echo_request_id,
+    ]
+    if request_metrics is not None:
+        after.append(request_metrics.finished)
+    if spans is not None:
+        after.append(spans.finish)  # last: the access line still carries the trace id
+    app.on_request(RequestPipeline(before))
+    app.on_response(ResponsePipeline(after))
 
 
 def _install_lifecycle(app: Sanic, settings: Settings, observability: Observability) -> None:
@@ -290,6 +301,8 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
         background(resources.events.listen(), "change-notices")
         if settings.metrics_enabled and not settings.is_sqlite:
             background(_sample_database_pool(settings), "database-pool-metrics")
+        if app.ctx.request_metrics is not None:
+            background(_publish_request_metrics(app.ctx.request_metrics), "request-metrics")
         app.ctx.openapi_document = openapi.build_document(app)
 
     @app.main_process_stop
@@ -321,6 +334,8 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
                 await task
         # In-flight requests are done: write the views they counted before leaving.
         await app.ctx.services.view_flusher.drain()
+        if app.ctx.request_metrics is not None:
+            app.ctx.request_metrics.publish()  # the last requests' numbers, before the files close
         if resources.link is not None:
             with contextlib.suppress(Exception):
                 await resources.link.client.aclose()
@@ -349,6 +364,12 @@ async def _become_ready(app: Sanic) -> None:
                 return
             log.warning("not ready: migrations pending (%s); run `halo migrate`", ", ".join(pending))
         await asyncio.sleep(READY_RETRY_SECONDS)
+
+
+async def _publish_request_metrics(request_metrics: RequestMetrics) -> None:
+    while True:
+        await asyncio.sleep(PUBLISH_SECONDS)
+        request_metrics.publish()
 
 
 async def _sample_database_pool(settings: Settings) -> None:

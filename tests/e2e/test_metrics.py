@@ -52,7 +52,14 @@ def test_requests_add_up_over_two_workers_in_a_cleaned_directory(
         n = 240
         statuses = asyncio.run(_send(server.url, PROFILE, n))
         assert statuses == [401] * n
-        after = scrape(server.metrics_url)
+        # workers publish what they counted every half second: wait for it, generously
+        after = scrape_until(
+            server.metrics_url,
+            lambda s: (
+                _requests(s, "/api/v1/auth/profile", "401") - _requests(before, "/api/v1/auth/profile", "401")
+                >= n
+            ),
+        )
         assert _requests(after, "/api/v1/auth/profile", "401") - _requests(
             before, "/api/v1/auth/profile", "401"
         ) == pytest.approx(n)
@@ -95,7 +102,10 @@ async def test_ids_in_paths_and_unknown_routes_never_become_labels(
     for path in ("/api/v1/videos/123456789", "/api/v1/users/987654321/secret", "/totally-unknown-path"):
         assert (await client.get(path)).status_code == 404
     assert (await client.request("BREW", "/api/v1/auth/profile")).status_code in (400, 404, 405)
-    scraped = scrape(server.metrics_url)
+    scraped = scrape_until(
+        server.metrics_url,
+        lambda s: any(("http_route", "unmatched") in labels for _, labels in s.samples),
+    )
     routes = {value for _, labels in scraped.samples for key, value in labels if key == "http_route"}
     methods = {
         value for _, labels in scraped.samples for key, value in labels if key == "http_request_method"
@@ -132,7 +142,9 @@ def test_rate_limited_requests_and_auth_failures_by_reason(limited_server: Runni
         statuses = [http.get(PROFILE).status_code for _ in range(5)]
     limited = statuses.count(429)
     assert limited >= 3
-    scraped = scrape(limited_server.metrics_url)
+    scraped = scrape_until(
+        limited_server.metrics_url, lambda s: _requests(s, "/api/v1/auth/profile", "429") >= limited
+    )
     assert scraped.value("halo_rate_limited_requests_total") == limited
     assert _requests(scraped, "/api/v1/auth/profile", "429") == limited
     failures = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.metrics import scrape
+from tests.support.metrics import scrape_until
 from tests.support.server import RunningServer
 from tests.support.services import free_port, require_tool
 
@@ -102,9 +102,12 @@ def test_prometheus_scrapes_the_service_and_reads_a_request_metric_back(
         for _ in range(25):
             assert http.get("/api/v1/auth/profile").status_code == 401
     # what the service says now is what Prometheus must come to hold (nothing else calls it meanwhile)
-    expected = scrape(server.metrics_url).total(
-        "http_server_request_duration_seconds_count", http_route="/api/v1/auth/profile"
-    )
+    expected = scrape_until(
+        server.metrics_url,
+        lambda s: (
+            s.total("http_server_request_duration_seconds_count", http_route="/api/v1/auth/profile") >= 25
+        ),
+    ).total("http_server_request_duration_seconds_count", http_route="/api/v1/auth/profile")
     assert expected >= 25
     assert prometheus.wait_for(PROFILE_COUNT, expected) == expected
     assert prometheus.query('up{job="halo"}') == 1

@@ -20,7 +20,7 @@ def route_template(request: Request) -> str:
     return "/" + route.path.lstrip("/") if route is not None else "unmatched"
 
 
-async def log_request(request: Request, response: HTTPResponse) -> None:
+def log_request(request: Request, response: HTTPResponse) -> None:
     if request.path in EXEMPT_PATHS or not log.isEnabledFor(logging.INFO):
         return
     started = getattr(request.ctx, "started", None)

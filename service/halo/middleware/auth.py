@@ -7,6 +7,8 @@ optional. Handlers then find the caller in `request.ctx.principal`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from sanic.request import Request
 
 from halo.services.auth import AuthService
@@ -19,14 +21,18 @@ class BearerAuth:
     def __init__(self, service: AuthService) -> None:
         self._service = service
 
-    async def authenticate(self, request: Request) -> None:
+    def authenticate(self, request: Request) -> Awaitable[None] | None:
+        """Nothing to await for an anonymous request; the token check otherwise."""
         request.ctx.principal = None
         header = request.headers.get("authorization")
         # Unknown paths and methods answer 404/405 whatever the token.
         if header is None or request.route is None or not request.path.startswith(API_PREFIX):
-            return
+            return None
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token or " " in token:
             raise Unauthorized("Authorization must be 'Bearer <token>'", reason="malformed_header")
+        return self._check(request, token)
+
+    async def _check(self, request: Request, token: str) -> None:
         request.ctx.principal = await self._service.authenticate(token)

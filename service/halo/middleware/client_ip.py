@@ -43,7 +43,7 @@ class ClientIpResolver:
                 return hop if _is_ip(hop) else peer
         return hops[0] if hops and _is_ip(hops[0]) else peer
 
-    async def middleware(self, request: Request) -> None:
+    def middleware(self, request: Request) -> None:
         peer = request.conn_info.client_ip if request.conn_info else ""
         request.ctx.client_ip = self.resolve(peer, request.headers.get("x-forwarded-for"))
 

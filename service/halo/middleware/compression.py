@@ -13,7 +13,7 @@ MIN_SIZE = 1024
 LEVEL = 5  # most of the ratio for a fraction of level 9's CPU
 
 
-async def gzip_response(request: Request, response: HTTPResponse) -> None:
+def gzip_response(request: Request, response: HTTPResponse) -> None:
     body = response.body
     if not body or len(body) <= MIN_SIZE or "Content-Encoding" in response.headers:
         return

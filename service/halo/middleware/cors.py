@@ -22,7 +22,7 @@ class Cors:
     def allowed(self, origin: str | None) -> bool:
         return bool(origin) and (self._any or origin in self._origins)
 
-    async def preflight(self, request: Request) -> HTTPResponse | None:
+    def preflight(self, request: Request) -> HTTPResponse | None:
         if request.method != "OPTIONS" or "access-control-request-method" not in request.headers:
             return None
         response = HTTPResponse(status=204)
@@ -35,7 +35,7 @@ class Cors:
         response.headers["Vary"] = "Origin"
         return response
 
-    async def headers(self, request: Request, response: HTTPResponse) -> None:
+    def headers(self, request: Request, response: HTTPResponse) -> None:
         origin = request.headers.get("origin")
         if not self.enabled or not origin:
             return

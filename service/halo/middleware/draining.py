@@ -10,6 +10,6 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 
-async def close_connection_when_draining(request: Request, response: HTTPResponse) -> None:
+def close_connection_when_draining(request: Request, response: HTTPResponse) -> None:
     if request.app.ctx.state.draining and request.stream is not None:
         request.stream.keep_alive = False  # type: ignore[attr-defined]  # the response says `Connection: close`

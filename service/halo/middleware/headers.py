@@ -6,7 +6,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 
-async def caching_and_security_headers(request: Request, response: HTTPResponse) -> None:
+def caching_and_security_headers(request: Request, response: HTTPResponse) -> None:
     response.headers["X-Content-Type-Options"] = "nosniff"
     if "authorization" in request.headers:
         response.headers["Cache-Control"] = "private"

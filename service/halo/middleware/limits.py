@@ -19,7 +19,7 @@ class HeadersTooLarge(SanicException):
     quiet = True
 
 
-async def check_request_line(request: Request) -> None:
+def check_request_line(request: Request) -> None:
     if len(request.raw_url) > MAX_REQUEST_LINE:
         raise UriTooLong("request line over 8 KiB")
 

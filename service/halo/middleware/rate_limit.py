@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from halo.security.rate_limit import Decision, RateLimiter
+from halo.security.rate_limit import Decision, LocalRateLimiter, RateLimiter
 
 EXEMPT_PATHS = frozenset({"/health", "/health/live", "/health/ready", "/metrics"})
 
@@ -23,13 +25,23 @@ class RateLimited(SanicException):
 class RateLimitMiddleware:
     def __init__(self, limiter: RateLimiter) -> None:
         self._limiter = limiter
-        self.on_limited: list = []  # callbacks(request) for metrics
+        # This process's own buckets are asked directly: no coroutine, no await on the hot path.
+        self._local = limiter.buckets if isinstance(limiter, LocalRateLimiter) else None
+        self.on_limited: list[Callable[[Request], None]] = []  # metrics
 
-    async def check(self, request: Request) -> None:
+    def check(self, request: Request) -> Awaitable[None] | None:
         if request.path in EXEMPT_PATHS:
             request.ctx.rate_limit = None
-            return
-        decision = await self._limiter.hit(request.ctx.client_ip)
+            return None
+        if self._local is not None:
+            self._decide(request, self._local.hit(request.ctx.client_ip))
+            return None
+        return self._check_shared(request)
+
+    async def _check_shared(self, request: Request) -> None:
+        self._decide(request, await self._limiter.hit(request.ctx.client_ip))
+
+    def _decide(self, request: Request, decision: Decision) -> None:
         request.ctx.rate_limit = decision
         if not decision.allowed:
             for callback in self.on_limited:
@@ -37,7 +49,7 @@ class RateLimitMiddleware:
             raise RateLimited(decision.retry_after)
 
     @staticmethod
-    async def headers(request: Request, response: HTTPResponse) -> None:
+    def headers(request: Request, response: HTTPResponse) -> None:
         decision: Decision | None = getattr(request.ctx, "rate_limit", None)
         if decision is None:
             return

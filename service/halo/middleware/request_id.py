@@ -23,7 +23,7 @@ def new_request_id() -> str:
     return f"{(random.getrandbits(128) & _UUID4_CLEAR) | _UUID4_SET:032x}"
 
 
-async def assign_request_id(request: Request) -> None:
+def assign_request_id(request: Request) -> None:
     request.ctx.started = time.perf_counter()
     incoming = request.headers.get(HEADER)
     request_id = incoming if incoming and _VALID.fullmatch(incoming) else new_request_id()
@@ -31,7 +31,7 @@ async def assign_request_id(request: Request) -> None:
     request_id_var.set(request_id)
 
 
-async def echo_request_id(request: Request, response: HTTPResponse) -> None:
+def echo_request_id(request: Request, response: HTTPResponse) -> None:
     response.headers[HEADER] = request_id_of(request)
 
 

@@ -84,11 +84,15 @@ class TextFormatter(logging.Formatter):
 
 
 class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes lines to a buffer flushed every `interval` seconds (and at once for warnings and
-    worse, and at exit): one write system call per line was a visible cost on the request path."""
+    """Collects lines in memory and writes them every `interval` seconds (at once for warnings and
+    worse, and at exit). A write system call per line was a visible cost on the request path, and
+    stdout is often unbuffered in containers (PYTHONUNBUFFERED)."""
 
-    def __init__(self, stream: Any, interval: float = 0.2) -> None:
+    def __init__(self, stream: Any, interval: float = 0.2, max_pending: int = 512) -> None:
         super().__init__(stream)
+        self._pending: list[str] = []
+        self._max_pending = max_pending
+        self._write_lock = threading.Lock()
         self._flusher = threading.Thread(
             target=self._flush_every, args=(interval,), daemon=True, name="log-flush"
         )
@@ -97,11 +101,23 @@ class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.stream.write(self.format(record) + self.terminator)
+            self.add_line(self.format(record) + self.terminator)
             if record.levelno >= logging.WARNING:
                 self.flush()
         except Exception:
             self.handleError(record)
+
+    def add_line(self, line: str) -> None:
+        self._pending.append(line)  # list.append is atomic under the GIL
+        if len(self._pending) >= self._max_pending:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._write_lock:
+            pending, self._pending = self._pending, []
+            if pending:
+                self.stream.write("".join(pending))
+            super().flush()
 
     def _flush_every(self, interval: float) -> None:
         while True:
@@ -142,9 +158,7 @@ def write_json_line(logger: logging.Logger, level: int, message: str, fields: di
         if trace_id is not None:
             entry.setdefault("trace_id", trace_id)
         line = orjson.dumps({k: v for k, v in entry.items() if v is not None}, default=str).decode() + "\n"
-        handler = handlers[0]
-        with handler.lock:  # type: ignore[union-attr]
-            handler.stream.write(line)
+        handlers[0].add_line(line)  # type: ignore[attr-defined]
         return
     logger.log(level, message, extra=fields)
 

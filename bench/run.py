@@ -1,0 +1,518 @@
+"""`make bench`: HALO under load beside its two references, on this machine, into bench/RESULTS.md.
+
+Seeds 100k videos with `halo seed`, then for 1 and 2 workers drives wrk (closed loop)
+against HALO's endpoints and against two reference servers kept in bench/reference/:
+a bare Sanic JSON hello (the framework's ceiling) and a bare Sanic + asyncpg + redis
+detail endpoint (the floor of a straightforward implementation). Then: detail latency
+at a fixed rate (h2load, open loop), /health/live while 20 logins run, idle memory,
+10,000 held connections, a concurrency sweep (plotted), cache invalidation delay
+between two instances, tracing overhead, and a profile of the detail endpoint.
+
+Environment: BENCH_DATABASE_URL (a PostgreSQL server to create the bench database
+on; default the local one), BENCH_SECONDS (per measurement, default 10), BENCH_QUICK=1
+(shorter everything, for trying the harness).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import re
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+LUA = HERE / "lua"
+PYTHON = sys.executable
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+SECONDS = int(os.environ.get("BENCH_SECONDS", "4" if QUICK else "10"))
+WARMUP = 2 if QUICK else 3
+VIDEOS = 20_000 if QUICK else 100_000
+USERS = 2_000 if QUICK else 10_000
+HOT_SET = 10_000  # "warm": random ids in the first 10k videos, all cached after a warm-up pass
+CONNECTIONS = 64
+
+
+# --- processes --------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _raise_nofile(limit: int = 65536) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = min(limit, hard) if hard != resource.RLIM_INFINITY else limit
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, target), hard))
+
+
+@dataclass
+class Server:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    port: int
+    cpus: str | None = None
+    ready_path: str = "/health/ready"
+    process: subprocess.Popen[bytes] | None = None
+    log: Path = field(default_factory=lambda: Path(tempfile.mkstemp(prefix="halo-bench-", suffix=".log")[1]))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> Server:
+        command = (["taskset", "-c", self.cpus] if self.cpus else []) + self.command
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                command, env={**self.env, "PORT": str(self.port)}, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, preexec_fn=_raise_nofile, cwd=ROOT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited:\n{self.log.read_text()[-3000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.url + self.ready_path, timeout=2).status_code < 500:
+                    time.sleep(0.5)
+                    return self
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.name} not ready:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def worker_pids(self) -> list[int]:
+        """Processes serving the port: the main one alone, or the workers beside it."""
+        assert self.process is not None
+        out = subprocess.run(["ss", "-ltnpH", f"sport = :{self.port}"], capture_output=True, text=True).stdout
+        pids = {int(pid) for pid in re.findall(r"pid=(\d+)", out)}
+        workers = pids - {self.process.pid}
+        return sorted(workers) or [self.process.pid]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# --- load generators ----------------------------------------------------------------
+
+
+def wrk(url: str, script: str, *, env: dict[str, str] | None = None, connections: int = CONNECTIONS,
+        seconds: int = SECONDS, cpus: str | None = None) -> dict[str, Any]:
+    body = (LUA / script).read_text() + "\n" + (LUA / "report.lua").read_text()
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(body)
+    command = (["taskset", "-c", cpus] if cpus else []) + [
+        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", handle.name, url,
+    ]
+    out = subprocess.run(command, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                         preexec_fn=_raise_nofile).stdout
+    os.unlink(handle.name)
+    report = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
+    duration = report["duration_us"] / 1e6
+    errors = report["connect_errors"] + report["read_errors"] + report["write_errors"] + report["timeouts"]
+    return {
+        "rps": report["requests"] / duration,
+        "p50": report["p50_us"] / 1000, "p95": report["p95_us"] / 1000, "p99": report["p99_us"] / 1000,
+        "errors": errors, "non2xx": report["non2xx"], "requests": report["requests"],
+    }
+
+
+def h2load_open_loop(uris: list[str], rate: float, seconds: int, connections: int = 32,
+                     cpus: str | None = None) -> dict[str, float]:
+    """Constant request rate (open loop); percentiles from h2load's per-request log."""
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs, log = Path(tmp) / "uris", Path(tmp) / "log"
+        inputs.write_text("\n".join(uris) + "\n")
+        per_connection = max(1, round(rate / connections))
+        command = (["taskset", "-c", cpus] if cpus else []) + [
+            "h2load", "--h1", "-c", str(connections), "-t", "1", "--rps", str(per_connection),
+            "-D", str(seconds), "-i", str(inputs), "--log-file", str(log),
+        ]
+        subprocess.run(command, capture_output=True, text=True, preexec_fn=_raise_nofile)
+        rows = [line.split("\t") for line in log.read_text().splitlines() if line.strip()]
+    durations = sorted(int(row[2]) / 1000 for row in rows)
+    ok = sum(1 for row in rows if row[1].startswith("2"))
+    return {
+        "rate": per_connection * connections, "requests": len(rows), "ok": ok,
+        "p50": percentile(durations, 50), "p95": percentile(durations, 95), "p99": percentile(durations, 99),
+        "max": durations[-1] if durations else 0.0,
+    }
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    index = min(len(values) - 1, max(0, round(p / 100 * len(values) + 0.5) - 1))
+    return values[index]
+
+
+# --- the run ------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self) -> None:
+        self.results: dict[str, Any] = {"workers": {}}
+        self.started = time.time()
+        self.servers: list[Server] = []
+        self.database_url = ""
+        self.redis_url = ""
+        self.redis: subprocess.Popen[bytes] | None = None
+        self.secret = secrets.token_urlsafe(48)
+
+    # environment
+
+    def halo_env(self, workers: int, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        env.update(
+            ENV="production", HOST="127.0.0.1", WORKERS=str(workers), JWT_SECRET=self.secret,
+            DATABASE_URL=self.database_url, REDIS_URL=self.redis_url, DATABASE_POOL_MAX="32",
+            BCRYPT_ROUNDS="12", RATE_LIMIT_RPS="1000000000", RATE_LIMIT_BURST="1000000000",
+            METRICS_PORT=str(free_port()), LOG_FORMAT="json", LOG_LEVEL="INFO",
+            VIEW_FLUSH_INTERVAL_SECONDS="5",
+        )
+        env.update(extra)
+        return env
+
+    def start(self, server: Server) -> Server:
+        self.servers.append(server)
+        return server.start()
+
+    def halo(self, workers: int, cpus: str | None, name: str = "halo", **extra: str) -> Server:
+        return self.start(Server(name, [str(ROOT / ".venv/bin/halo"), "serve"], self.halo_env(workers, **extra),
+                                 free_port(), cpus))
+
+    def reference(self, script: str, workers: int, cpus: str | None, ready: str) -> Server:
+        env = {**os.environ, "WORKERS": str(workers), "DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}
+        return self.start(Server(script, [PYTHON, str(HERE / "reference" / script)], env, free_port(), cpus, ready))
+
+    def setup(self) -> None:
+        server_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        name = f"halo_bench_{uuid.uuid4().hex[:8]}"
+        subprocess.run(["psql", server_url, "-qc", f'CREATE DATABASE "{name}"'], check=True)
+        self.database_url = server_url.rsplit("/", 1)[0] + "/" + name
+        self.admin_url, self.database_name = server_url, name
+        port = free_port()
+        self.redis = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.redis_url = f"redis://127.0.0.1:{port}/0"
+        env = self.halo_env(1)
+        subprocess.run([str(ROOT / ".venv/bin/halo"), "migrate"], env=env, check=True, capture_output=True)
+        started = time.monotonic()
+        subprocess.run([str(ROOT / ".venv/bin/halo"), "seed", "--users", str(USERS), "--videos", str(VIDEOS)],
+                       env=env, check=True, stdout=subprocess.DEVNULL)
+        self.results["seed_seconds"] = time.monotonic() - started
+
+    def teardown(self) -> None:
+        for server in self.servers:
+            with contextlib.suppress(Exception):
+                server.stop()
+        if self.redis is not None:
+            self.redis.kill()
+        if self.database_url:
+            subprocess.run(["psql", self.admin_url, "-qc", f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)'],
+                           capture_output=True)
+
+    # accounts and fixtures
+
+    def accounts(self, url: str, count: int) -> list[tuple[str, str, str]]:
+        made = []
+        with httpx.Client(base_url=url, timeout=30) as http:
+            for _ in range(count):
+                name = f"b{uuid.uuid4().hex[:10]}"
+                body = {"email": f"{name}@bench.example", "username": name, "password": "password123",
+                        "display_name": "Bench"}
+                made.append((body["email"], "password123", http.post("/api/v1/auth/register", json=body).json()["token"]))
+        return made
+
+    def deep_cursor(self, url: str, depth_pages: int = 50) -> str:
+        cursor = None
+        with httpx.Client(base_url=url, timeout=30) as http:
+            for _ in range(depth_pages):
+                params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+                cursor = http.get("/api/v1/videos", params=params).json()["next_cursor"]
+        assert cursor
+        return cursor
+
+    # measurements
+
+    def run_workers(self, workers: int) -> None:
+        server_cpus, client_cpus = ("0", "1") if workers == 1 else (None, None)
+        results: dict[str, Any] = {"server_cpus": server_cpus or "all", "client_cpus": client_cpus or "all"}
+        halo = self.halo(workers, server_cpus)
+        hello = self.reference("hello.py", workers, server_cpus, "/hello")
+        floor = self.reference("detail.py", workers, server_cpus, "/videos/1")
+        results["idle_rss_mb"] = [round(rss_mb(pid), 1) for pid in halo.worker_pids()]
+        (email, password, token), *others = self.accounts(halo.url, 50)
+        cursor = self.deep_cursor(halo.url)
+        hot = {"ID_MIN": "1", "ID_MAX": str(HOT_SET)}
+        cold = {"ID_MIN": "1", "ID_MAX": str(VIDEOS)}
+        plans: list[tuple[str, str, str, dict[str, str], int]] = [
+            ("ref_hello", hello.url, "fixed.lua", {"PATH_FIXED": "/hello"}, CONNECTIONS),
+            ("ref_detail", floor.url, "detail.lua", {**hot, "PATH_PREFIX": "/videos/"}, CONNECTIONS),
+            ("health_live", halo.url, "fixed.lua", {"PATH_FIXED": "/health/live"}, CONNECTIONS),
+            ("api_root", halo.url, "fixed.lua", {"PATH_FIXED": "/api/v1"}, CONNECTIONS),
+            ("detail_warm", halo.url, "detail.lua", hot, CONNECTIONS),
+            ("detail_token_warm", halo.url, "detail.lua", {**hot, "TOKEN": token}, CONNECTIONS),
+            ("detail_cold", halo.url, "detail.lua", cold, CONNECTIONS),
+            ("list_first_page", halo.url, "fixed.lua", {"PATH_FIXED": "/api/v1/videos?limit=20"}, CONNECTIONS),
+            ("list_deep_page", halo.url, "fixed.lua", {"PATH_FIXED": f"/api/v1/videos?limit=20&cursor={cursor}"},
+             CONNECTIONS),
+            ("views", halo.url, "post.lua", hot, CONNECTIONS),
+            ("like", halo.url, "tokens.lua", {**cold, "TOKENS": ",".join(t for _, _, t in others)}, CONNECTIONS),
+            ("login", halo.url, "login.lua", {"EMAIL": email, "PASSWORD": password}, 16),
+        ]
+        measured: dict[str, Any] = {}
+        for name, url, script, env, connections in plans:
+            if name != "detail_cold":  # warm up (and fill caches) first; cold stays cold
+                wrk(url, script, env=env, connections=connections, seconds=WARMUP, cpus=client_cpus)
+            measured[name] = wrk(url, script, env=env, connections=connections, cpus=client_cpus)
+            print(f"  {workers}w {name:18s} {measured[name]['rps']:9.0f} req/s  p99 {measured[name]['p99']:7.2f} ms",
+                  flush=True)
+        results["endpoints"] = measured
+
+        # detail latency at half of its saturation throughput, open loop
+        uris = [f"{halo.url}/api/v1/videos/{i}" for i in range(1, HOT_SET + 1, 7)]
+        rate = measured["detail_warm"]["rps"] / 2
+        results["detail_open_loop"] = h2load_open_loop(uris, rate, SECONDS, cpus=client_cpus)
+        floor_uris = [f"{floor.url}/videos/{i}" for i in range(1, HOT_SET + 1, 7)]
+        results["ref_detail_open_loop"] = h2load_open_loop(
+            floor_uris, measured["ref_detail"]["rps"] / 2, SECONDS, cpus=client_cpus
+        )
+
+        # /health/live while 20 logins are in flight
+        logins = threading.Thread(target=wrk, args=(halo.url, "login.lua"), kwargs={
+            "env": {"EMAIL": email, "PASSWORD": password}, "connections": 20, "seconds": SECONDS + 2,
+            "cpus": client_cpus})
+        logins.start()
+        time.sleep(1.5)
+        results["live_during_logins"] = h2load_open_loop([f"{halo.url}/health/live"], 200, SECONDS - 2,
+                                                         connections=4, cpus=client_cpus)
+        logins.join()
+        results["active_rss_mb"] = [round(rss_mb(pid), 1) for pid in halo.worker_pids()]
+        for server in (halo, hello, floor):
+            server.stop()
+        self.results["workers"][workers] = results
+
+    def sweep(self) -> None:
+        """Detail (warm) throughput and p99 against concurrency, HALO and the floor, one worker."""
+        halo = self.halo(1, "0")
+        floor = self.reference("detail.py", 1, "0", "/videos/1")
+        hot = {"ID_MIN": "1", "ID_MAX": str(HOT_SET)}
+        wrk(halo.url, "detail.lua", env=hot, seconds=WARMUP * 2, cpus="1")
+        levels = [1, 4, 16, 64, 256] if QUICK else [1, 2, 4, 8, 16, 32, 64, 128, 256]
+        sweep: dict[str, list[dict[str, Any]]] = {"halo": [], "floor": []}
+        for connections in levels:
+            for key, url, env in (("halo", halo.url, hot), ("floor", floor.url, {**hot, "PATH_PREFIX": "/videos/"})):
+                result = wrk(url, "detail.lua", env=env, connections=connections, seconds=max(3, SECONDS // 2), cpus="1")
+                sweep[key].append({"connections": connections, **result})
+        self.results["sweep"] = sweep
+        self.profile(halo)
+        halo.stop()
+        floor.stop()
+
+    def profile(self, halo: Server) -> None:
+        py_spy = ROOT / ".venv/bin/py-spy"
+        if not py_spy.exists():
+            return
+        raw = Path(tempfile.mkstemp(suffix=".txt")[1])
+        load = threading.Thread(target=wrk, args=(halo.url, "detail.lua"), kwargs={
+            "env": {"ID_MIN": "1", "ID_MAX": str(HOT_SET)}, "seconds": SECONDS, "cpus": "1"})
+        load.start()
+        time.sleep(1)
+        assert halo.process is not None
+        subprocess.run([str(py_spy), "record", "-p", str(halo.process.pid), "-d", str(max(3, SECONDS - 3)),
+                        "-r", "400", "--nonblocking", "-f", "raw", "-o", str(raw)], capture_output=True)
+        load.join()
+        own: Counter[str] = Counter()
+        total = 0
+        for line in raw.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if "_serve_http_1" not in stack:
+                continue  # the event loop's thread only
+            frames = stack.split(";")
+            start = next(i for i, frame in enumerate(frames) if "_run_server_forever" in frame)
+            leaf = frames[-1] if len(frames) > start + 1 else "(event loop idle)"
+            own[re.sub(r" \(/.*?site-packages/", " (", leaf)] += int(count)
+            total += int(count)
+        raw.unlink()
+        self.results["profile"] = [(frame, round(100 * n / total, 1)) for frame, n in own.most_common(15)]
+
+    def invalidation_delay(self) -> None:
+        first, second = self.halo(1, None, "halo-a"), self.halo(1, None, "halo-b")
+        (_, _, token), = self.accounts(first.url, 1)
+        auth = {"Authorization": f"Bearer {token}"}
+        delays = []
+        with httpx.Client(base_url=first.url, headers=auth) as a, httpx.Client(base_url=second.url) as b:
+            video = a.post("/api/v1/videos", json={"title": "t0"}).json()["id"]
+            for i in range(1, 21):
+                b.get(f"/api/v1/videos/{video}")  # cached on B
+                a.patch(f"/api/v1/videos/{video}", json={"title": f"t{i}"})
+                started = time.perf_counter()
+                while b.get(f"/api/v1/videos/{video}").json()["title"] != f"t{i}":
+                    if time.perf_counter() - started > 5:
+                        break
+                delays.append((time.perf_counter() - started) * 1000)
+        self.results["invalidation_ms"] = {"p50": statistics.median(delays), "max": max(delays), "samples": len(delays)}
+        first.stop()
+        second.stop()
+
+    def tracing_cost(self) -> None:
+        collector = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+        threading.Thread(target=collector.serve_forever, daemon=True).start()
+        hot = {"ID_MIN": "1", "ID_MAX": str(HOT_SET)}
+        costs = {}
+        for label, extra in (
+            ("off", {}),
+            ("on", {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.server_address[1]}",
+                    "OTEL_TRACES_SAMPLER": "always_on"}),
+        ):
+            halo = self.halo(1, "0", f"halo-tracing-{label}", **extra)
+            wrk(halo.url, "detail.lua", env=hot, seconds=WARMUP * 2, cpus="1")
+            costs[label] = wrk(halo.url, "detail.lua", env=hot, cpus="1")
+            halo.stop()
+        collector.shutdown()
+        costs["spans_received"] = _Collector.posts
+        self.results["tracing"] = costs
+
+    def many_connections(self, target: int = 10_000) -> None:
+        halo = self.halo(1, "0", "halo-connections", REQUEST_TIMEOUT_SECONDS="120")
+        held, latencies = asyncio.run(_hold_connections(halo.port, target))
+        self.results["connections"] = {
+            "target": target, "held": held, "rss_mb": [round(rss_mb(pid), 1) for pid in halo.worker_pids()],
+            "live_p50_ms": statistics.median(latencies) if latencies else None,
+            "live_max_ms": max(latencies) if latencies else None, "live_answers": len(latencies),
+        }
+        halo.stop()
+
+
+class _Collector(BaseHTTPRequestHandler):
+    posts = 0
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        _Collector.posts += 1
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+
+async def _hold_connections(port: int, target: int) -> tuple[int, list[float]]:
+    _raise_nofile()
+    writers = []
+    request = b"GET /health/live HTTP/1.1\r\nHost: bench\r\n\r\n"
+    for start in range(0, target, 500):
+        batch = await asyncio.gather(
+            *(asyncio.open_connection("127.0.0.1", port) for _ in range(start, min(target, start + 500))),
+            return_exceptions=True,
+        )
+        for item in batch:
+            if isinstance(item, tuple):
+                reader, writer = item
+                writer.write(request)
+                writers.append((reader, writer))
+        await asyncio.sleep(0.05)
+    answered = 0
+    for reader, _ in writers:
+        with contextlib.suppress(Exception):
+            if (await asyncio.wait_for(reader.read(4096), 10)).startswith(b"HTTP/1.1 200"):
+                answered += 1
+    latencies = []
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        for _ in range(50):
+            started = time.perf_counter()
+            if (await http.get("/health/live")).status_code == 200:
+                latencies.append((time.perf_counter() - started) * 1000)
+    open_now = sum(1 for _, writer in writers if not writer.is_closing())
+    for _, writer in writers:
+        writer.close()
+    return min(answered, open_now), latencies
+
+
+def main() -> int:
+    for tool in ("wrk", "h2load", "taskset", "ss", "psql", "redis-server"):
+        if shutil.which(tool) is None:
+            print(f"bench: {tool} is missing (Debian: apt-get install wrk nghttp2-client util-linux iproute2 "
+                  "postgresql-client redis-server)")
+            return 1
+    _raise_nofile()
+    bench = Bench()
+    try:
+        print("seeding...", flush=True)
+        bench.setup()
+        for workers in (1, 2):
+            print(f"{workers} worker(s)...", flush=True)
+            bench.run_workers(workers)
+        print("concurrency sweep and profile...", flush=True)
+        bench.sweep()
+        print("cache invalidation between instances...", flush=True)
+        bench.invalidation_delay()
+        print("tracing cost...", flush=True)
+        bench.tracing_cost()
+        print("10,000 connections...", flush=True)
+        bench.many_connections()
+    finally:
+        bench.teardown()
+    bench.results["elapsed_seconds"] = time.time() - bench.started
+    (HERE / "results.json").write_text(json.dumps(bench.results, indent=1, default=str))
+    from report import write_report  # noqa: PLC0415 - matplotlib only when reporting
+
+    write_report(bench.results, machine())
+    print(f"wrote {HERE / 'RESULTS.md'}")
+    return 0
+
+
+def machine() -> dict[str, str]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    memory = next(line.split(":", 1)[1].strip() for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    versions = {}
+    for tool, args in (("wrk", ["wrk", "--version"]), ("h2load", ["h2load", "--version"]),
+                       ("postgres", ["psql", "--version"]), ("redis", ["redis-server", "--version"])):
+        out = subprocess.run(args, capture_output=True, text=True)
+        versions[tool] = (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else "?"
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "memory": memory, "kernel": platform.release(),
+            "python": platform.python_version(), **versions}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
