@@ -87,7 +87,11 @@ async def test_scrape_carries_every_declared_family(server: RunningServer, clien
     assert (await client.get(PROFILE, headers=account.auth)).status_code == 200
     assert (await client.get(PROFILE, headers={"Authorization": "Bearer nope"})).status_code == 401
     # the pool gauges are sampled every few seconds by each worker
-    scraped = scrape_until(server.metrics_url, lambda s: s.total("db_client_connection_max") == 2 * 10)
+    scraped = scrape_until(
+        server.metrics_url,
+        lambda s: s.total("db_client_connection_max") == 2 * 10
+        and _requests(s, "/api/v1/auth/profile", "200") >= 1,
+    )
     assert scraped.families == declared_families()
     assert scraped.total("db_client_connection_max") == 2 * 10  # DATABASE_POOL_MAX x WORKERS
     assert scraped.value("halo_build_info", version="0.1.0", python_version=platform.python_version()) == 1
