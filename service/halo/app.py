@@ -22,9 +22,8 @@ from halo.api import auth as auth_api
 from halo.api import health as health_api
 from halo.api import openapi
 from halo.api import videos as videos_api
-from halo.clients import redis_client
 from halo.config import Settings
-from halo.engagement.link import RedisLink, StoreUnavailable
+from halo.engagement.link import RedisLink, StoreUnavailable, link_for
 from halo.engagement.memory_store import MemoryEngagementStore
 from halo.engagement.rate_limit import RedisRateLimiter
 from halo.engagement.redis_store import RedisEngagementStore
@@ -129,7 +128,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     app.ctx.state = AppState()
 
     hasher = PasswordHasher(settings.bcrypt_rounds, threads=settings.effective_bcrypt_threads)
-    link = RedisLink(redis_client(settings)) if settings.redis_url else None
+    link = link_for(settings) if settings.redis_url else None
     if link is not None:
         link.on_error(metrics.record_redis_error)
     revocation_cache: RevocationCache = RedisRevocationCache(link) if link else MemoryRevocationCache()

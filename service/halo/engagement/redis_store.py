@@ -7,6 +7,7 @@ from Redis (`TIME`), so replicas with skewed clocks agree on presence.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -217,22 +218,36 @@ class RedisEngagementStore:
     def __init__(self, link: RedisLink, *, batch_retention_seconds: float = 30.0) -> None:
         self._link = link
         self._retention_ms = int(batch_retention_seconds * 1000)
+        self._loads = 0  # times this store has loaded its scripts
+        self._loading = asyncio.Lock()
 
     async def _run(self, op: Callable[[], Awaitable[T]], *, write: bool) -> T:
         """Scripts run by SHA (one round trip); after a Redis restart they are loaded again."""
 
         async def attempt() -> T:
+            loads = self._loads
             try:
                 return await op()
             except NoScriptError:
-                for source in SCRIPTS.values():
-                    await self._link.client.script_load(source)
+                await self._load_scripts(loads)
                 return await op()
 
         return await self._link.run(attempt, write=write)
 
+    async def _load_scripts(self, loads_seen: int) -> None:
+        """Load the scripts once for every call that found them missing, not once per call:
+        after a restart under load, hundreds of calls fail at once (on a cluster, each load
+        goes to every master)."""
+        async with self._loading:
+            if self._loads == loads_seen:
+                for source in SCRIPTS.values():
+                    await self._link.client.script_load(source)
+                self._loads += 1
+
     def _call(self, target: Any, name: str, keys: Sequence[str], args: Sequence[Any] = ()) -> Any:
-        return target.evalsha(SHAS[name], len(keys), *keys, *args)
+        # Through execute_command: redis-py's cluster pipeline refuses its evalsha() method,
+        # but routes a queued EVALSHA by its keys (checked to share one slot) like any command.
+        return target.execute_command("EVALSHA", SHAS[name], len(keys), *keys, *args)
 
     async def read(self, video_ids: Sequence[int]) -> dict[int, Snapshot]:
         if not video_ids:
