@@ -70,13 +70,26 @@ class Fleet:
         addresses = [self.address(i) for i in range(len(self.instances))]
         return addresses.index(tried[-1]) if tried and tried[-1] in addresses else None
 
-    def client(self, *, source: str | None = None, connections: int = 20) -> httpx.AsyncClient:
+    def client(
+        self, *, source: str | None = None, connections: int = 20, keepalive: bool = True
+    ) -> httpx.AsyncClient:
         """An HTTP client of nginx from a loopback address of its own."""
         transport = httpx.AsyncHTTPTransport(
             local_address=source or client_address(),
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+            limits=httpx.Limits(
+                max_connections=connections, max_keepalive_connections=connections if keepalive else 0
+            ),
         )
         return httpx.AsyncClient(base_url=self.url, transport=transport, timeout=30.0)
+
+    def take_out_of_proxy(self, index: int) -> None:
+        """What an orchestrator does before stopping an instance: nginx stops sending it requests."""
+        assert self.nginx is not None
+        self.nginx.balance([port for port in self.nginx.balanced if port != self.instances[index].port])
+
+    def put_back_into_proxy(self) -> None:
+        assert self.nginx is not None
+        self.nginx.balance([instance.port for instance in self.instances])
 
     def restart(self, index: int) -> None:
         """Start a stopped instance again on its old port (nginx still lists it)."""

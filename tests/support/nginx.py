@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,11 +27,11 @@ PIN_VARIABLE = "$http_x_test_upstream"  # the header as nginx names it
 UPSTREAM_HEADER = "X-Upstream"
 
 
-def _config(prefix: Path, port: int, upstreams: list[int]) -> str:
+def _config(prefix: Path, port: int, upstreams: list[int], balanced: list[int]) -> str:
     servers = "\n".join(
         # one failure marks an instance down for 5 s: nginx then sends its share elsewhere
         f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;"
-        for p in upstreams
+        for p in balanced
     )
     pinned = "\n".join(
         f"    upstream halo_{i} {{ server 127.0.0.1:{p}; keepalive 4; }}" for i, p in enumerate(upstreams)
@@ -109,6 +110,8 @@ class Nginx:
 
     upstreams: list[int]
     port: int = field(default_factory=free_port)
+    balanced: list[int] = field(default_factory=list)  # the ones nginx balances over (default: all)
+    _command: list[str] = field(default_factory=list, repr=False)
     prefix: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="halo-nginx-")))
     process: subprocess.Popen[bytes] | None = None
 
@@ -121,16 +124,44 @@ class Nginx:
         if binary is None:
             raise ServiceUnavailable("nginx is not installed (Debian: apt-get install nginx)")
         self.prefix.chmod(0o755)  # the workers (not root) read their temp directories under it
-        config = self.prefix / "nginx.conf"
-        config.write_text(_config(self.prefix, self.port, self.upstreams))
         # -e: the error log before the config is read (the default is a system path)
-        command = [binary, "-p", str(self.prefix), "-c", str(config), "-e", str(self.prefix / "error.log")]
-        check = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)
-        if check.returncode != 0:
-            raise RuntimeError(f"nginx refused its config:\n{check.stderr}")
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._command = [
+            *(binary, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf")),
+            *("-e", str(self.prefix / "error.log")),
+        ]
+        self._write_config(self.balanced or self.upstreams)
+        self.process = subprocess.Popen(self._command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port("127.0.0.1", self.port)
         return self
+
+    def _write_config(self, balanced: list[int]) -> None:
+        self.balanced = list(balanced)
+        (self.prefix / "nginx.conf").write_text(
+            _config(self.prefix, self.port, self.upstreams, self.balanced)
+        )
+        check = subprocess.run([*self._command, "-t"], capture_output=True, text=True, timeout=30)
+        if check.returncode != 0:
+            raise RuntimeError(f"nginx refused its config:\n{check.stderr}")
+
+    def _workers(self) -> set[int]:
+        assert self.process is not None
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return {int(pid) for pid in children.read_text().split()}
+
+    def balance(self, balanced: list[int], timeout: float = 30.0) -> None:
+        """Balance over these upstreams from now on: reload, and wait until the old workers,
+        which finish what they had in flight under the old configuration, have exited."""
+        old = self._workers()
+        self._write_config(balanced)
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            workers = self._workers()
+            if workers and not workers & old:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"nginx workers {old} still running {timeout}s after a reload")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
