@@ -77,7 +77,8 @@ class RedisLink:
             async with asyncio.timeout(self._queue_timeout):
                 await self._slots.acquire()
         except TimeoutError:
-            # Nothing was sent, so nothing cached can be stale: down, but not dirty.
+            # As when the single-server client's pool stays full: Redis is not keeping up,
+            # so serve degraded (and fail fast) until the next probe. Nothing was sent.
             self.failed(write=False)
             raise StoreUnavailable("no redis connection free in time") from None
         try:
