@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c 'import hashlib,sys; print(hashlib.sha1(open("pyproject.toml","rb").read()).hexdigest()[:12])' 2>/dev/null)
 
 .DEFAULT_GOAL := help
-.PHONY: help install tools run migrate test lint format unit integration e2e deploy-check bench clean
+.PHONY: help install tools run migrate test scale-test lint format unit integration e2e deploy-check bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 
 test: lint tools ## install, lint and run the whole suite against real PostgreSQL and Redis
 	$(BIN)/pytest
+
+scale-test: $(STAMP) ## three instances behind nginx on shared PostgreSQL and Redis (needs nginx; not part of `make test`)
+	$(BIN)/pytest tests/scale -m scale
 
 deploy-check: $(STAMP) tools ## the packaging checks only: chart, manifests, image, compose, skaffold
 	$(BIN)/pytest tests/deploy

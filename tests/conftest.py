@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -73,3 +74,21 @@ def throwaway_redis() -> Iterator[services.ThrowawayRedis]:
         pytest.skip(str(exc))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[services.ThrowawayRedisCluster]:
+    """A three-master Redis Cluster of the run's own, started on first use and killed at the end."""
+    try:
+        cluster = services.ThrowawayRedisCluster().start()
+    except (services.ServiceUnavailable, subprocess.CalledProcessError) as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot start a Redis Cluster: {exc}")
+        pytest.skip(f"cannot start a Redis Cluster: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(redis_cluster: services.ThrowawayRedisCluster) -> str:
+    return redis_cluster.url

@@ -23,10 +23,9 @@ from halo.api import health as health_api
 from halo.api import openapi
 from halo.api import root as root_api
 from halo.api import videos as videos_api
-from halo.clients import redis_client
 from halo.config import Settings
 from halo.engagement.events import EventBus, LocalEventBus, RedisEventBus
-from halo.engagement.link import RedisLink, StoreUnavailable
+from halo.engagement.link import RedisLink, StoreUnavailable, link_for
 from halo.engagement.memory_store import MemoryEngagementStore
 from halo.engagement.rate_limit import RedisRateLimiter
 from halo.engagement.redis_store import RedisEngagementStore
@@ -134,14 +133,14 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     app.ctx.state = AppState()
 
     hasher = PasswordHasher(settings.bcrypt_rounds, threads=settings.effective_bcrypt_threads)
-    link = RedisLink(redis_client(settings)) if settings.redis_url else None
+    link = link_for(settings) if settings.redis_url else None
     if link is not None:
         link.on_error(metrics.record_redis_error)
     revocation_cache: RevocationCache = RedisRevocationCache(link) if link else MemoryRevocationCache()
     # Applied view batches stay readable longer than any reader may hold an older copy of the row.
     retention = max(30.0, 3 * settings.view_flush_interval_seconds, settings.video_cache_ttl_seconds + 10)
     store = (
-        RedisEngagementStore(link, batch_retention_seconds=retention, cluster=settings.redis_cluster)
+        RedisEngagementStore(link, batch_retention_seconds=retention)
         if link
         else MemoryEngagementStore(batch_retention_seconds=retention)
     )

@@ -84,6 +84,10 @@ def redis_client(settings: Settings) -> Redis | RedisCluster:
         "decode_responses": False,
     }
     if settings.redis_cluster:
+        # The URL names one node; the client learns the others and the slot map from it.
+        # `max_connections` is per node, and a full node pool fails instead of waiting,
+        # so the worker's RedisLink keeps calls in flight under the same bound (link_for).
+        # `retry` here is the cluster client's own: one more try after refreshing the slot map.
         return RedisCluster.from_url(settings.redis_url, max_connections=settings.redis_pool_max, **common)
     # A blocking pool: a burst beyond the bound waits briefly for a free connection instead of failing.
     pool = BlockingConnectionPool.from_url(

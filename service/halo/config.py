@@ -11,6 +11,7 @@ import ipaddress
 import os
 from functools import cached_property
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -212,6 +213,12 @@ class Settings(BaseSettings):
             raise ValueError("RATE_LIMIT_BACKEND=redis needs REDIS_URL")
         if self.redis_cluster and self.redis_url is None:
             raise ValueError("REDIS_CLUSTER=true needs REDIS_URL")
+        if self.redis_cluster and self.redis_url is not None:
+            parts = urlsplit(self.redis_url)
+            if parts.scheme == "unix":
+                raise ValueError("REDIS_CLUSTER=true needs a node's redis:// or rediss:// address")
+            if parts.path.strip("/") not in ("", "0"):
+                raise ValueError("REDIS_CLUSTER=true: a Redis Cluster has only database 0")
         return self
 
     # Derived values: computed once, never re-read from the environment.

@@ -16,9 +16,8 @@ from typing import Any
 from tqdm import tqdm
 
 from halo import database
-from halo.clients import redis_client
 from halo.config import Settings
-from halo.engagement.link import RedisLink
+from halo.engagement.link import link_for
 from halo.engagement.redis_store import RedisEngagementStore
 from halo.engagement.store import Counters
 from halo.repositories.bulk import COMMENT_COLUMNS, LIKE_COLUMNS, USER_COLUMNS, VIDEO_COLUMNS, BulkLoader
@@ -174,9 +173,8 @@ async def _cache_engagement(
     """Warm Redis with the same counters, and a few live viewers on live videos."""
     if settings.redis_url is None:
         return  # the in-process store lives in the server's process; it fills itself on first read
-    client = redis_client(settings)
+    link = link_for(settings)
     try:
-        link = RedisLink(client)
         await link.probe()
         store = RedisEngagementStore(link)
         for start in tqdm(range(0, len(counters), CHUNK), desc="redis", unit="chunks", dynamic_ncols=True):
@@ -185,4 +183,4 @@ async def _cache_engagement(
             for viewer in range(rng.randrange(1, 20)):
                 await store.heartbeat(video_id, f"a:seed-viewer-{viewer:04d}", settings.presence_ttl_seconds)
     finally:
-        await client.aclose()
+        await link.client.aclose()

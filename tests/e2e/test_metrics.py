@@ -89,8 +89,9 @@ async def test_scrape_carries_every_declared_family(server: RunningServer, clien
     # the pool gauges are sampled every few seconds by each worker
     scraped = scrape_until(
         server.metrics_url,
-        lambda s: s.total("db_client_connection_max") == 2 * 10
-        and _requests(s, "/api/v1/auth/profile", "200") >= 1,
+        lambda s: (
+            s.total("db_client_connection_max") == 2 * 10 and _requests(s, "/api/v1/auth/profile", "200") >= 1
+        ),
     )
     assert scraped.families == declared_families()
     assert scraped.total("db_client_connection_max") == 2 * 10  # DATABASE_POOL_MAX x WORKERS

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from halo import database
 from halo.config import Settings
+from halo.engagement.link import RedisLink, link_for
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +35,23 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 
 def unique(prefix: str = "u") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+async def redis_link(request: pytest.FixtureRequest, **settings: object) -> RedisLink:
+    """A probed link for a parametrised fixture: `redis` (the run's key space) or `cluster`.
+
+    Built by `link_for`, as the service builds it; the cluster is started on first use only.
+    """
+    cluster = request.param == "cluster"
+    url = request.getfixturevalue("redis_cluster_url" if cluster else "redis_url")
+    link = link_for(
+        Settings(
+            env="development",
+            database_url="sqlite://:memory:",
+            redis_url=url,
+            redis_cluster=cluster,
+            **settings,
+        )  # type: ignore[arg-type]
+    )
+    assert await link.probe(), f"{request.param} is not answering"
+    return link

@@ -1,4 +1,4 @@
-"""One contract, two engagement stores: Redis (production) and in-process (embedded default)."""
+"""One contract, three engagement stores: Redis, Redis Cluster (production) and in-process (embedded default)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from halo.clients import redis_client
-from halo.config import Settings
-from halo.engagement.link import RedisLink
 from halo.engagement.memory_store import MemoryEngagementStore
 from halo.engagement.redis_store import RedisEngagementStore
 from halo.engagement.store import Counters, EngagementStore, VideoGone
+from tests.integration.conftest import redis_link
 
 # Video ids far from anything the e2e servers create in the shared key space.
 _ids = itertools.count(9_000_000_000 + (id(object()) % 1_000_000) * 1000)
@@ -23,16 +21,14 @@ def new_id() -> int:
     return next(_ids)
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[EngagementStore]:
+@pytest.fixture(params=["memory", "redis", "cluster"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[EngagementStore]:
     if request.param == "memory":
         yield MemoryEngagementStore(batch_retention_seconds=0.5)
         return
-    client = redis_client(Settings(env="development", database_url="sqlite://:memory:", redis_url=redis_url))
-    link = RedisLink(client)
-    await link.probe()
+    link = await redis_link(request)
     yield RedisEngagementStore(link, batch_retention_seconds=0.5)
-    await client.aclose()
+    await link.client.aclose()
 
 
 async def test_unknown_video_reads_as_empty(store: EngagementStore) -> None:

@@ -7,25 +7,22 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from halo.clients import redis_client
-from halo.config import Settings
-from halo.engagement.link import RedisLink
 from halo.engagement.throttle import LoginThrottle, MemoryLoginThrottle, RedisLoginThrottle, ThrottleLimits
-from tests.integration.conftest import unique
+from tests.integration.conftest import redis_link, unique
 
 LIMITS = ThrottleLimits(window_seconds=2, per_account_ip=3, per_account=5, per_ip=8)
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def throttle(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[LoginThrottle]:
+@pytest.fixture(params=["memory", "redis", "cluster"])
+async def throttle(request: pytest.FixtureRequest) -> AsyncIterator[LoginThrottle]:
     if request.param == "memory":
         yield MemoryLoginThrottle(LIMITS)
         return
-    client = redis_client(Settings(env="development", redis_url=redis_url))
-    link = RedisLink(client)
-    await link.probe()
-    yield RedisLoginThrottle(link, LIMITS, MemoryLoginThrottle(LIMITS))
-    await client.aclose()
+    link = await redis_link(request)
+    fallback = MemoryLoginThrottle(LIMITS)
+    yield RedisLoginThrottle(link, LIMITS, fallback)
+    assert link.up  # every answer came from Redis, none from the in-process fallback
+    await link.client.aclose()
 
 
 async def fail(throttle: LoginThrottle, email: str, ip: str, times: int) -> None:

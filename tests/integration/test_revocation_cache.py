@@ -1,26 +1,34 @@
-"""The Redis revocation cache and the Redis link's epochs, against real Redis servers."""
+"""The Redis revocation cache and the Redis link's epochs, against real Redis servers (and a cluster)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
 from halo.engagement.link import RedisLink, StoreUnavailable
 from halo.engagement.revocations import LOADED_KEY, RedisRevocationCache
-from tests.integration.conftest import unique
+from tests.integration.conftest import redis_link, unique
 from tests.support.services import ThrowawayRedis
 
 
-async def test_loaded_cache_answers_both_ways(redis: Redis) -> None:
-    link = RedisLink(redis)
-    await link.probe()
+@pytest.fixture(params=["redis", "cluster"])
+async def link(request: pytest.FixtureRequest) -> AsyncIterator[RedisLink]:
+    link = await redis_link(request)
+    yield link
+    await link.client.aclose()
+
+
+async def test_loaded_cache_answers_both_ways(link: RedisLink) -> None:
     cache = RedisRevocationCache(link)
-    await redis.delete(LOADED_KEY)  # as if never loaded (other tests share this key space)
+    await link.client.delete(LOADED_KEY)  # as if never loaded (other tests share this key space)
     revoked = unique("jti")
     assert await cache.check(revoked) is None  # cannot tell
-    await cache.load([(revoked, int(time.time()) + 60)])
+    await cache.load(
+        [(revoked, int(time.time()) + 60), *((unique("jti"), int(time.time()) + 60) for _ in range(50))]
+    )
     assert await cache.check(revoked) is True
     assert await cache.check(unique("jti")) is False
     other = unique("jti")
@@ -28,16 +36,12 @@ async def test_loaded_cache_answers_both_ways(redis: Redis) -> None:
     assert await cache.check(other) is True
 
 
-async def test_flushed_redis_makes_the_cache_say_it_cannot_tell(
-    redis: Redis, redis_url: str, redis_owner: str
-) -> None:
-    link = RedisLink(redis)
-    await link.probe()
+async def test_flushed_redis_makes_the_cache_say_it_cannot_tell(link: RedisLink, redis_owner: str) -> None:
     cache = RedisRevocationCache(link)
     jti = unique("jti")
     await cache.load([(jti, int(time.time()) + 60)])
-    await redis.flushdb()
-    await redis.set("halo-test:lock", redis_owner)
+    await link.client.flushdb()  # on a cluster: every master
+    await link.client.set("halo-test:lock", redis_owner)  # the run's claim on its database index
     assert await cache.check(jti) is None
     assert await cache.check(unique("jti")) is None
 
@@ -73,13 +77,11 @@ async def test_outage_then_recovery_starts_a_new_epoch_and_invalidates_the_cache
         restarted.stop()
 
 
-async def test_failed_write_starts_a_new_epoch_even_if_redis_kept_its_data(redis: Redis) -> None:
-    link = RedisLink(redis)
-    await link.probe()
+async def test_failed_write_starts_a_new_epoch_even_if_redis_kept_its_data(link: RedisLink) -> None:
     before = link.epoch
     link.failed(write=True)  # a write that could not be confirmed
     assert await link.probe()
     assert link.epoch != before
-    other = RedisLink(redis)
+    other = RedisLink(link.client)
     await other.probe()
     assert other.epoch == link.epoch  # other workers follow on their next probe

@@ -9,16 +9,14 @@ from pathlib import Path
 import pytest
 
 from halo import database
-from halo.clients import redis_client
 from halo.config import Settings
-from halo.engagement.link import RedisLink
 from halo.engagement.memory_store import MemoryEngagementStore
 from halo.engagement.redis_store import RedisEngagementStore
 from halo.repositories.engagement import EngagementRepository
 from halo.repositories.users import UserRepository
 from halo.repositories.videos import VideoRepository
 from halo.services.view_flush import ViewFlusher
-from tests.integration.conftest import unique
+from tests.integration.conftest import redis_link, unique
 
 
 async def _video(owner_name: str | None = None) -> int:
@@ -32,16 +30,13 @@ async def _video(owner_name: str | None = None) -> int:
     return (await VideoRepository().create(user.id, {"title": unique("v")})).id
 
 
-@pytest.fixture
-async def redis_stores(settings: Settings) -> AsyncIterator[list[RedisEngagementStore]]:
-    """Five stores with their own clients: five workers or replicas sharing one Redis."""
-    clients = [redis_client(settings) for _ in range(5)]
-    links = [RedisLink(client) for client in clients]
-    for link in links:
-        await link.probe()
+@pytest.fixture(params=["redis", "cluster"])
+async def redis_stores(request: pytest.FixtureRequest) -> AsyncIterator[list[RedisEngagementStore]]:
+    """Five stores with their own clients: five workers or replicas sharing one Redis (or cluster)."""
+    links = [await redis_link(request) for _ in range(5)]
     yield [RedisEngagementStore(link) for link in links]
-    for client in clients:
-        await client.aclose()
+    for link in links:
+        await link.client.aclose()
 
 
 @pytest.mark.usefixtures("orm")

@@ -195,6 +195,88 @@ class ThrowawayRedis:
         self.process = None
 
 
+@dataclass
+class ThrowawayRedisCluster:
+    """A Redis Cluster of three masters (no replicas) on loopback ports, each node in its own directory."""
+
+    masters: int = 3
+    directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="halo-redis-cluster-")))
+    ports: list[int] = field(default_factory=list)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        """One node's address: the cluster client learns the others from it."""
+        return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+    def start(self) -> ThrowawayRedisCluster:
+        server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+        if server is None or cli is None:
+            raise ServiceUnavailable("redis-server and redis-cli are not installed; " + INSTALL_HINT)
+        ports: set[int] = set()
+        while len(ports) < 2 * self.masters:  # a client port and a cluster-bus port per node
+            ports.add(free_port())
+        ordered = sorted(ports)
+        self.ports, buses = ordered[: self.masters], ordered[self.masters :]
+        try:
+            for port, bus in zip(self.ports, buses, strict=True):
+                node = self.directory / str(port)
+                node.mkdir()
+                self.processes.append(
+                    subprocess.Popen(
+                        [
+                            server,
+                            *("--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes"),
+                            *("--cluster-port", str(bus), "--cluster-config-file", str(node / "nodes.conf")),
+                            *("--cluster-node-timeout", "5000", "--dir", str(node)),
+                            *("--save", "", "--appendonly", "no", "--logfile", str(node / "redis.log")),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
+            for port in self.ports:
+                wait_for_port("127.0.0.1", port)
+            nodes = [f"127.0.0.1:{port}" for port in self.ports]
+            subprocess.run(
+                [cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+            self._wait_until_every_node_agrees(timeout=30.0)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_until_every_node_agrees(self, timeout: float) -> None:
+        import redis
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            states = []
+            for port in self.ports:
+                with redis.Redis(host="127.0.0.1", port=port, socket_timeout=2) as client:
+                    info = client.cluster("info")  # parsed into a dict by redis-py
+                    states.append(
+                        info.get("cluster_state") == "ok"
+                        and info.get("cluster_known_nodes") == str(self.masters)
+                    )
+            if all(states):
+                return
+            time.sleep(0.1)
+        raise ServiceUnavailable(f"the Redis Cluster on {self.ports} did not reach cluster_state:ok")
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=10)
+        self.processes = []
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
 LOCK_KEY = "halo-test:lock"
 
 

@@ -129,3 +129,12 @@ def test_metrics_port_zero_turns_metrics_off() -> None:
     assert settings(jwt_secret=STRONG).metrics_enabled
     assert settings(jwt_secret=STRONG).metrics_port == 9464
     assert not settings(jwt_secret=STRONG, metrics_port=0).metrics_enabled
+
+
+def test_redis_cluster_needs_a_node_address_on_database_zero() -> None:
+    assert settings(env="development", redis_url="redis://10.0.0.5:6379/0", redis_cluster=True).redis_cluster
+    assert settings(env="development", redis_url="redis://10.0.0.5:6379", redis_cluster=True).redis_cluster
+    with pytest.raises(ValidationError, match="only database 0"):
+        settings(env="development", redis_url="redis://10.0.0.5:6379/3", redis_cluster=True)
+    with pytest.raises(ValidationError, match="redis:// or rediss:// address"):
+        settings(env="development", redis_url="unix:///run/redis.sock", redis_cluster=True)

@@ -17,7 +17,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
+
+from halo.clients import redis_client
+from halo.config import Settings
 
 log = logging.getLogger("halo.redis")
 
@@ -29,8 +32,26 @@ class StoreUnavailable(Exception):
     """The engagement store (Redis) is down or did not answer in time."""
 
 
+# What a failed Redis call raises. Cluster-level failures (no reachable node,
+# an uncovered slot) are RedisClusterException, which is not a RedisError.
+REDIS_FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError)
+
+
 class RedisLink:
-    def __init__(self, client: Any, *, probe_interval: float = 1.0, probe_timeout: float = 1.0) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        probe_interval: float = 1.0,
+        probe_timeout: float = 1.0,
+        max_in_flight: int | None = None,
+        queue_timeout: float = 1.0,
+    ) -> None:
+        """`max_in_flight` bounds concurrent calls; beyond it a call waits up to `queue_timeout`.
+
+        Needed for the cluster client, whose per-node pools fail at once when full
+        (the single-server client waits in its BlockingConnectionPool instead).
+        """
         self.client = client
         self.up = True
         self.epoch = ""  # unknown until the first probe: no cached entry matches it
@@ -39,6 +60,13 @@ class RedisLink:
         self._was_down = False
         self._dirty = False
         self._on_error: list[Callable[[], None]] = []
+        self._slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+        self._queue_timeout = queue_timeout
+
+    @property
+    def bounded(self) -> bool:
+        """Whether calls in flight are capped (a cluster client): then every call goes through `run`."""
+        return self._slots is not None
 
     def on_error(self, callback: Callable[[], None]) -> None:
         """Register a callback run on every failed call and failed probe (metrics)."""
@@ -48,9 +76,25 @@ class RedisLink:
         """Run one Redis operation. While Redis is known to be down, fail fast."""
         if not self.up:
             raise StoreUnavailable("redis is down")
+        if self._slots is None:
+            return await self._attempt(op, write=write)
+        try:
+            async with asyncio.timeout(self._queue_timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            # As when the single-server client's pool stays full: Redis is not keeping up,
+            # so serve degraded (and fail fast) until the next probe. Nothing was sent.
+            self.failed(write=False)
+            raise StoreUnavailable("no redis connection free in time") from None
+        try:
+            return await self._attempt(op, write=write)
+        finally:
+            self._slots.release()
+
+    async def _attempt(self, op: Callable[[], Awaitable[T]], *, write: bool) -> T:
         try:
             return await op()
-        except (RedisError, OSError, TimeoutError) as exc:
+        except REDIS_FAILURES as exc:
             self.failed(write=write)
             raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
 
@@ -64,13 +108,24 @@ class RedisLink:
         for callback in self._on_error:
             callback()
 
+    async def _bounded(self, call: Callable[[], Awaitable[T]], timeout: float) -> T:
+        """A call outside `run` (probe, ping) under the same bound on calls in flight."""
+
+        async def bounded() -> T:
+            if self._slots is None:
+                return await call()
+            async with self._slots:
+                return await call()
+
+        return await asyncio.wait_for(bounded(), timeout)
+
     async def probe(self) -> bool:
         """Check Redis and refresh the epoch; after an outage or a failed write, start a new epoch."""
         try:
-            epoch = await asyncio.wait_for(self._read_epoch(), self.probe_timeout)
+            epoch = await self._bounded(self._read_epoch, self.probe_timeout)
             if self._was_down or self._dirty:
                 epoch = uuid.uuid4().hex
-                await asyncio.wait_for(self.client.set(EPOCH_KEY, epoch), self.probe_timeout)
+                await self._bounded(lambda: self.client.set(EPOCH_KEY, epoch), self.probe_timeout)
                 log.info("redis is back; new cache epoch, counters will be rebuilt from the database")
             self.epoch = epoch
             self._was_down = self._dirty = False
@@ -111,5 +166,14 @@ class RedisLink:
         """Round-trip time of a PING in seconds (for /health); raises on failure."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        await asyncio.wait_for(self.client.ping(), timeout)
+        await self._bounded(self.client.ping, timeout)
         return loop.time() - started
+
+
+def link_for(settings: Settings) -> RedisLink:
+    """The worker's link, on a client built from settings (REDIS_URL must be set)."""
+    client = redis_client(settings)
+    # One call holds at most one connection per cluster node at a time, so this
+    # bound keeps every node's pool (REDIS_POOL_MAX) from ever being exhausted.
+    bound = settings.redis_pool_max if settings.redis_cluster else None
+    return RedisLink(client, max_in_flight=bound, queue_timeout=settings.redis_timeout_seconds)

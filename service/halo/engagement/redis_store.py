@@ -7,13 +7,15 @@ from Redis (`TIME`), so replicas with skewed clocks agree on presence.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from redis.exceptions import NoScriptError, RedisError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError
 
-from halo.engagement.link import RedisLink, StoreUnavailable
+from halo.engagement.link import REDIS_FAILURES, RedisLink, StoreUnavailable
 from halo.engagement.store import (
     COUNTERS_TTL_SECONDS,
     TOMBSTONE_SECONDS,
@@ -239,21 +241,23 @@ def _tally(pending: Any, batches: list[Any]) -> ViewTally:
 
 
 class RedisEngagementStore:
-    def __init__(
-        self, link: RedisLink, *, batch_retention_seconds: float = 30.0, cluster: bool = False
-    ) -> None:
+    def __init__(self, link: RedisLink, *, batch_retention_seconds: float = 30.0) -> None:
         self._link = link
-        self._cluster = cluster
+        # On a cluster one script cannot read keys of several slots: reads go per video.
+        self._cluster = isinstance(link.client, RedisCluster)
         self._retention_ms = int(batch_retention_seconds * 1000)
+        self._loads = 0  # times this store has loaded its scripts
+        self._loading = asyncio.Lock()
 
     async def _run(self, op: Callable[[], Awaitable[T]], *, write: bool) -> T:
         """Scripts run by SHA (one round trip); after a Redis restart they are loaded again."""
 
         async def attempt() -> T:
+            loads = self._loads
             try:
                 return await op()
             except NoScriptError:
-                await self._load_scripts()
+                await self._load_scripts(loads)
                 return await op()
 
         return await self._link.run(attempt, write=write)
@@ -261,24 +265,35 @@ class RedisEngagementStore:
     async def _eval(self, name: str, keys: Sequence[str], args: Sequence[Any], *, write: bool) -> Any:
         """One script, one round trip: `_run` without the closures, for the hot paths."""
         link = self._link
+        if link.bounded:  # a cluster: calls in flight are capped, so go through the link
+            return await self._run(lambda: self._call(link.client, name, keys, args), write=write)
         if not link.up:
             raise StoreUnavailable("redis is down")
+        loads = self._loads
         try:
             try:
                 return await link.client.evalsha(SHAS[name], len(keys), *keys, *args)
             except NoScriptError:
-                await self._load_scripts()
+                await self._load_scripts(loads)
                 return await link.client.evalsha(SHAS[name], len(keys), *keys, *args)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except REDIS_FAILURES as exc:
             link.failed(write=write)
             raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
 
-    async def _load_scripts(self) -> None:
-        for source in SCRIPTS.values():
-            await self._link.client.script_load(source)
+    async def _load_scripts(self, loads_seen: int) -> None:
+        """Load the scripts once for every call that found them missing, not once per call:
+        after a restart under load, hundreds of calls fail at once (on a cluster, each load
+        goes to every master)."""
+        async with self._loading:
+            if self._loads == loads_seen:
+                for source in SCRIPTS.values():
+                    await self._link.client.script_load(source)
+                self._loads += 1
 
     def _call(self, target: Any, name: str, keys: Sequence[str], args: Sequence[Any] = ()) -> Any:
-        return target.evalsha(SHAS[name], len(keys), *keys, *args)
+        # Through execute_command: redis-py's cluster pipeline refuses its evalsha() method,
+        # but routes a queued EVALSHA by its keys (checked to share one slot) like any command.
+        return target.execute_command("EVALSHA", SHAS[name], len(keys), *keys, *args)
 
     async def read(self, video_ids: Sequence[int]) -> dict[int, Snapshot]:
         if not video_ids:

@@ -1,0 +1,47 @@
+"""The Redis rate limiter: one token bucket per client across replicas, on Redis and on a Redis Cluster."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from halo.engagement.link import RedisLink
+from halo.engagement.rate_limit import RedisRateLimiter
+from halo.security.rate_limit import TokenBucketLimiter
+from tests.integration.conftest import redis_link, unique
+
+RATE = 0.01  # one token per 100 s: nothing refills while a test runs
+BURST = 5
+
+
+@pytest.fixture(params=["redis", "cluster"])
+async def links(request: pytest.FixtureRequest) -> AsyncIterator[list[RedisLink]]:
+    """Three links with clients of their own: three replicas sharing one Redis."""
+    links = [await redis_link(request) for _ in range(3)]
+    yield links
+    for link in links:
+        assert link.up  # every decision came from Redis, none from the local fallback
+        await link.client.aclose()
+
+
+def limiters(links: list[RedisLink]) -> list[RedisRateLimiter]:
+    return [RedisRateLimiter(link, RATE, BURST, fallback=TokenBucketLimiter(RATE, BURST)) for link in links]
+
+
+async def test_one_bucket_per_client_across_replicas(links: list[RedisLink]) -> None:
+    replicas = limiters(links)
+    client = unique("ip")
+    decisions = [await replicas[i % 3].hit(client) for i in range(3 * BURST)]
+    assert [d.allowed for d in decisions] == [True] * BURST + [False] * (2 * BURST)
+    assert [d.remaining for d in decisions[:BURST]] == list(range(BURST - 1, -1, -1))
+    assert all(d.retry_after >= 1 and d.limit == BURST for d in decisions[BURST:])
+    assert (await replicas[0].hit(unique("ip"))).allowed  # another client has a bucket of its own
+
+
+async def test_concurrent_hits_never_take_more_than_the_burst(links: list[RedisLink]) -> None:
+    replicas = limiters(links)
+    client = unique("ip")
+    decisions = await asyncio.gather(*(replicas[i % 3].hit(client) for i in range(60)))
+    assert sum(d.allowed for d in decisions) == BURST
