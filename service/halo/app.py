@@ -16,20 +16,25 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sanic import Sanic
+from sanic.response import HTTPResponse
 
 from halo import __version__, database
 from halo.api import auth as auth_api
 from halo.api import health as health_api
+from halo.api import live as live_api
 from halo.api import openapi
 from halo.api import root as root_api
 from halo.api import videos as videos_api
+from halo.api.live import LiveAdmission
 from halo.config import Settings
 from halo.engagement.events import EventBus, LocalEventBus, RedisEventBus
 from halo.engagement.link import RedisLink, StoreUnavailable, link_for
+from halo.engagement.live import LiveSignals, LocalLiveSignals, RedisLiveSignals
 from halo.engagement.memory_store import MemoryEngagementStore
 from halo.engagement.rate_limit import RedisRateLimiter
 from halo.engagement.redis_store import RedisEngagementStore
 from halo.engagement.revocations import MemoryRevocationCache, RedisRevocationCache, RevocationCache
+from halo.engagement.store import EngagementStore
 from halo.engagement.throttle import ThrottleLimits, throttle_for
 from halo.middleware import access_log, compression, draining, headers, limits, request_id
 from halo.middleware.auth import BearerAuth
@@ -54,6 +59,7 @@ from halo.security.rate_limit import LocalRateLimiter, RateLimiter, TokenBucketL
 from halo.security.tokens import TokenCodec
 from halo.services.auth import AuthService
 from halo.services.health import HealthService
+from halo.services.live import LiveHub
 from halo.services.video_cache import VideoCache
 from halo.services.videos import VideoService
 from halo.services.view_flush import ViewFlusher
@@ -85,6 +91,7 @@ class Services:
     health: HealthService
     videos: VideoService
     view_flusher: ViewFlusher
+    live: LiveHub
 
 
 @dataclass
@@ -94,6 +101,7 @@ class Resources:
     hasher: PasswordHasher
     link: RedisLink | None
     events: EventBus
+    signals: LiveSignals
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     tracing: Tracing | None = None
 
@@ -127,10 +135,17 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
             "MOTD": settings.is_development,
             "NOISY_EXCEPTIONS": False,
             "TOUCHUP": True,
+            "WEBSOCKET_PING_INTERVAL": settings.ws_ping_interval_seconds or None,
+            "WEBSOCKET_PING_TIMEOUT": settings.ws_ping_interval_seconds or None,
+            "WEBSOCKET_MAX_SIZE": 64 * 1024,  # clients have nothing to send: their messages are ignored
         }
     )
     app.ctx.settings = settings
     app.ctx.state = AppState()
+    # Set before any WebSocket route exists, so that Sanic does not add its own stop listener that
+    # cancels every socket at once (a close code 1000, at the very start of the drain): the service
+    # closes them itself with 1001, after SHUTDOWN_DELAY_SECONDS, in `start_draining`.
+    app.websocket_enabled = True
 
     hasher = PasswordHasher(settings.bcrypt_rounds, threads=settings.effective_bcrypt_threads)
     link = link_for(settings) if settings.redis_url else None
@@ -139,11 +154,14 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     revocation_cache: RevocationCache = RedisRevocationCache(link) if link else MemoryRevocationCache()
     # Applied view batches stay readable longer than any reader may hold an older copy of the row.
     retention = max(30.0, 3 * settings.view_flush_interval_seconds, settings.video_cache_ttl_seconds + 10)
-    store = (
-        RedisEngagementStore(link, batch_retention_seconds=retention)
-        if link
-        else MemoryEngagementStore(batch_retention_seconds=retention)
-    )
+    signals: LiveSignals
+    store: EngagementStore
+    if link is not None:
+        signals = RedisLiveSignals(link)  # the store's scripts publish on the live channels
+        store = RedisEngagementStore(link, batch_retention_seconds=retention)
+    else:
+        local_signals = signals = LocalLiveSignals()
+        store = MemoryEngagementStore(batch_retention_seconds=retention, on_change=local_signals.notify)
     events: EventBus = RedisEventBus(link) if link else LocalEventBus()
     engagement = EngagementRepository()
     tokens = TokenCodec(
@@ -152,6 +170,15 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         audience=settings.jwt_audience,
         ttl_seconds=settings.jwt_ttl_seconds,
         previous_secrets=tuple(settings.jwt_previous_secrets),
+    )
+    videos = VideoService(
+        videos=VideoRepository(),
+        engagement=engagement,
+        store=store,
+        cursors=CursorCodec(settings.effective_jwt_secret),
+        presence_ttl_seconds=settings.presence_ttl_seconds,
+        cache=VideoCache(size=settings.video_cache_size, ttl_seconds=settings.video_cache_ttl_seconds),
+        events=events,
     )
     services = Services(
         auth=AuthService(
@@ -171,16 +198,17 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
             ),
         ),
         health=HealthService(DatabaseProbe(), link),
-        videos=VideoService(
-            videos=VideoRepository(),
-            engagement=engagement,
-            store=store,
-            cursors=CursorCodec(settings.effective_jwt_secret),
-            presence_ttl_seconds=settings.presence_ttl_seconds,
-            cache=VideoCache(size=settings.video_cache_size, ttl_seconds=settings.video_cache_ttl_seconds),
-            events=events,
-        ),
+        videos=videos,
         view_flusher=ViewFlusher(engagement, store, interval_seconds=settings.view_flush_interval_seconds),
+        live=LiveHub(
+            videos,
+            store,
+            signals,
+            events,
+            capacity=settings.ws_max_connections_per_worker,
+            presence_ttl_seconds=settings.presence_ttl_seconds,
+            interval_seconds=settings.live_update_interval_seconds,
+        ),
     )
     services.view_flusher.on_flush.append(
         lambda result, lag: metrics.record_view_flush(result.views, result.videos, lag)
@@ -188,7 +216,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     services.view_flusher.on_failure.append(lambda exc: metrics.record_view_flush_failure())
     services.view_flusher.on_rows.append(services.videos.views_flushed)
     app.ctx.services = services
-    app.ctx.resources = Resources(hasher=hasher, link=link, events=events)
+    app.ctx.resources = Resources(hasher=hasher, link=link, events=events, signals=signals)
 
     observability = Observability(span_exporter=span_exporter)
     _install_middleware(app, settings, services, observability)
@@ -197,6 +225,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         root_api.blueprint,
         auth_api.blueprint,
         videos_api.blueprint,
+        live_api.blueprint,
         openapi.blueprint,
     )
     for blueprint in blueprints:
@@ -248,6 +277,7 @@ def _install_middleware(
     if cors.enabled:
         before.append(cors.preflight)
     before.append(bearer.authenticate)
+    before.append(LiveAdmission())  # WebSocket routes only: admitted or refused before the handshake
 
     after += [
         access_log.log_request,
@@ -263,7 +293,10 @@ def _install_middleware(
     if spans is not None:
         after.append(spans.finish)  # last: the access line still carries the trace id
     app.on_request(RequestPipeline(before))
-    app.on_response(ResponsePipeline(after))
+    responses = ResponsePipeline(after)
+    app.on_response(responses)
+    # A WebSocket's upgrade has no response object: its access line and metrics come from a 101.
+    app.ctx.upgraded = lambda request: responses(request, HTTPResponse(status=101))
 
 
 def _install_lifecycle(app: Sanic, settings: Settings, observability: Observability) -> None:
@@ -298,6 +331,8 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
         background(_prune_revocations(app), "prune-revocations")
         background(app.ctx.services.view_flusher.run(), "view-flush")
         background(resources.events.listen(), "change-notices")
+        background(resources.signals.listen(), "live-signals")
+        background(app.ctx.services.live.keep_present(), "live-presence")
         if settings.metrics_enabled and not settings.is_sqlite:
             background(_sample_database_pool(settings), "database-pool-metrics")
         if app.ctx.request_metrics is not None:
@@ -321,6 +356,9 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
             # Keep serving while load balancers notice the failing readiness probe.
             log.info("shutting down: readiness off, serving %ss more", settings.shutdown_delay_seconds)
             await asyncio.sleep(settings.shutdown_delay_seconds)
+        # Sockets never finish on their own: close them (1001), so clients reconnect elsewhere
+        # and their viewers leave, instead of holding the drain for its whole timeout.
+        app.ctx.services.live.close_all()
         log.info("draining in-flight requests (up to %ss)", settings.shutdown_timeout_seconds)
 
     @app.after_server_stop
@@ -328,9 +366,11 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
         resources: Resources = app.ctx.resources
         for task in resources.tasks:
             task.cancel()
-        for task in resources.tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        # Bounded: a task whose cancellation got lost (redis-py may swallow one in the middle of a
+        # command) must not hold the worker's exit forever.
+        _, stuck = await asyncio.wait(resources.tasks, timeout=5)
+        for task in stuck:
+            log.warning("background task %s did not stop when cancelled", task.get_name())
         # In-flight requests are done: write the views they counted before leaving.
         await app.ctx.services.view_flusher.drain()
         if app.ctx.request_metrics is not None:

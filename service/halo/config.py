@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     video_cache_ttl_seconds: float = Field(60.0, gt=0, le=3600)
     view_flush_interval_seconds: float = Field(5.0, gt=0, le=3600)
 
+    ws_max_connections: int = Field(10_000, ge=1, le=1_000_000)
+    ws_ping_interval_seconds: float = Field(20.0, ge=0, le=3600)
+    ws_send_timeout_seconds: float = Field(5.0, gt=0, le=600)
+    ws_auth_recheck_seconds: float = Field(30.0, gt=0, le=86400)
+    live_update_interval_seconds: float = Field(0.25, ge=0.01, le=60)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "text"] | None = None
 
@@ -256,6 +262,11 @@ class Settings(BaseSettings):
         if self.redis_url is None or self.is_sqlite:
             return 1
         return available_cpus()
+
+    @cached_property
+    def ws_max_connections_per_worker(self) -> int:
+        """WS_MAX_CONNECTIONS is per instance: each worker takes its share (rounded up)."""
+        return -(-self.ws_max_connections // self.effective_workers)
 
     @cached_property
     def effective_bcrypt_threads(self) -> int:

@@ -32,8 +32,32 @@ async def open_orm(settings: Settings, *, pool_max: int | None = None) -> None:
     )
 
 
-async def close_orm() -> None:
-    await Tortoise.close_connections()
+async def close_orm(timeout: float = 5.0) -> None:
+    """Close the pools; a connection still out after `timeout` is terminated.
+
+    A task cancelled at the wrong moment can leave its connection checked out
+    for ever (the cancellation lands between the pool's acquire and the
+    caller's release); a graceful close would then wait for it without end.
+    """
+    pools = [pool for pool in (_pool_of(client) for client in _clients()) if pool is not None]
+    try:
+        await asyncio.wait_for(Tortoise.close_connections(), timeout)
+    except TimeoutError:
+        log.warning("database connections still in use after %ss; terminating them", timeout)
+        for pool in pools:
+            pool.terminate()
+
+
+def _clients() -> list[Any]:
+    try:
+        return list(connections.all())
+    except Exception:  # not initialised
+        return []
+
+
+def _pool_of(client: Any) -> asyncpg.Pool | None:
+    pool = getattr(client, "_pool", None)  # Tortoise's asyncpg client keeps it there
+    return pool if isinstance(pool, asyncpg.Pool) else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -73,8 +74,14 @@ def test_metrics_port_and_path_match_the_service_configuration(
         base_env(database_url, redis_url, WORKERS="1", METRICS_PORT=str(metrics_port))
     ).start()
     try:
-        response = httpx.get(f"http://127.0.0.1:{metrics_port}{endpoint['path']}", timeout=5)
-        assert response.status_code == 200
+        url = f"http://127.0.0.1:{metrics_port}{endpoint['path']}"
+        deadline = time.monotonic() + 10  # request counts are published every 0.5 s
+        while True:
+            response = httpx.get(url, timeout=5)
+            assert response.status_code == 200
+            if "http_server_request_duration_seconds" in response.text or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         assert "http_server_request_duration_seconds" in response.text
     finally:
         running.terminate()

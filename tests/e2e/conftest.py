@@ -15,7 +15,9 @@ from tests.support.server import RunningServer, base_env, migrate
 
 @pytest.fixture(scope="session")
 def server(database_url: str, redis_url: str) -> Iterator[RunningServer]:
-    env = base_env(database_url, redis_url, WORKERS="2", CORS_ORIGINS="https://app.example")
+    env = base_env(
+        database_url, redis_url, WORKERS="2", CORS_ORIGINS="https://app.example", WS_AUTH_RECHECK_SECONDS="1"
+    )
     migrate(env)
     running = RunningServer(env).start()
     yield running

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.metrics import scrape_until
+from tests.support.metrics import scrape, scrape_until
 from tests.support.server import RunningServer
 from tests.support.services import free_port, require_tool
 
@@ -98,17 +98,35 @@ def prometheus(server: RunningServer, tmp_path: Path) -> Iterator[Prometheus]:
 def test_prometheus_scrapes_the_service_and_reads_a_request_metric_back(
     server: RunningServer, prometheus: Prometheus
 ) -> None:
+    def profile_count() -> float:
+        return scrape(server.metrics_url).total(
+            "http_server_request_duration_seconds_count", http_route="/api/v1/auth/profile"
+        )
+
+    # Earlier tests' requests may still be on their way into the metrics (published every 0.5 s).
+    before = profile_count()
+    while True:
+        time.sleep(1.0)
+        settled = profile_count()
+        if settled == before:
+            break
+        before = settled
     with httpx.Client(base_url=server.url, timeout=10) as http:
         for _ in range(25):
             assert http.get("/api/v1/auth/profile").status_code == 401
-    # what the service says now is what Prometheus must come to hold (nothing else calls it meanwhile)
-    expected = scrape_until(
+    expected = before + 25
+    counted = scrape_until(
         server.metrics_url,
         lambda s: (
-            s.total("http_server_request_duration_seconds_count", http_route="/api/v1/auth/profile") >= 25
+            s.total("http_server_request_duration_seconds_count", http_route="/api/v1/auth/profile")
+            >= expected
         ),
-    ).total("http_server_request_duration_seconds_count", http_route="/api/v1/auth/profile")
-    assert expected >= 25
+    )
+    assert (
+        counted.total("http_server_request_duration_seconds_count", http_route="/api/v1/auth/profile")
+        == expected
+    )
+    # what the service says now is what Prometheus must come to hold (nothing else calls it meanwhile)
     assert prometheus.wait_for(PROFILE_COUNT, expected) == expected
     assert prometheus.query('up{job="halo"}') == 1
     # the chart's alert rules load into a real Prometheus and evaluate without error

@@ -150,8 +150,13 @@ def test_spans_leave_over_otlp_and_every_log_line_of_the_request_has_its_trace_i
         with collector.lock:
             assert not [span for span in collector.spans if "/health" in span["name"]]
 
-        lines = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
-        request_lines = [line for line in lines if line.get("request_id") == "traced-1"]
+        deadline = time.monotonic() + 10  # log lines reach the file within ~0.2 s (buffered)
+        while True:
+            lines = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
+            request_lines = [line for line in lines if line.get("request_id") == "traced-1"]
+            if any(line["logger"] == "halo.access" for line in request_lines) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert request_lines
         assert {line.get("trace_id") for line in request_lines} == {TRACE_ID}
         (access,) = [line for line in request_lines if line["logger"] == "halo.access"]

@@ -160,6 +160,7 @@ def _query_parameters(model: type[BaseModel] | None) -> list[dict[str, Any]]:
 
 
 _DESCRIPTIONS = {
+    101: "Switching Protocols: the WebSocket is open",
     200: "OK",
     201: "Created",
     202: "Accepted",
@@ -171,6 +172,7 @@ _DESCRIPTIONS = {
     409: "Email or username already taken",
     413: "Body over MAX_BODY_BYTES",
     422: "A field breaks a rule",
+    426: "Not a WebSocket upgrade (`Upgrade: websocket` required)",
     429: "Rate limited (see Retry-After)",
     503: "A dependency the request needs is down",
 }

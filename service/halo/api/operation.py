@@ -15,7 +15,7 @@ from halo.api.validation import parse_body, parse_query
 from halo.services.errors import Unauthorized
 
 Auth = Literal["required", "optional", "none"]
-Handler = Callable[..., Awaitable[HTTPResponse]]
+Handler = Callable[..., Awaitable[HTTPResponse | None]]  # None: a WebSocket handler
 
 ATTRIBUTE = "__halo_operation__"
 
@@ -59,7 +59,7 @@ def operation(
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
-        async def wrapper(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+        async def wrapper(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse | None:
             if auth == "required" and request.ctx.principal is None:
                 raise Unauthorized("authentication required", reason="missing")
             if body is not None and (body_required or request.body):
@@ -75,4 +75,7 @@ def operation(
 
 
 def operation_of(handler: Any) -> Operation | None:
-    return getattr(handler, ATTRIBUTE, None)
+    spec = getattr(handler, ATTRIBUTE, None)
+    if spec is None and isinstance(handler, functools.partial) and handler.args:
+        spec = getattr(handler.args[0], ATTRIBUTE, None)  # a WebSocket route: Sanic wraps the handler
+    return spec

@@ -191,6 +191,15 @@ class PresenceQuery(Query):
     viewer_id: ViewerId | None = None
 
 
+class LiveQuery(Query):
+    viewer_id: ViewerId | None = Field(
+        None, description="Who this socket counts as when anonymous (a new viewer of its own when absent)."
+    )
+    access_token: Annotated[str, StringConstraints(max_length=4096)] | None = Field(
+        None, description="The bearer token, for clients that cannot send `Authorization` (browsers)."
+    )
+
+
 class VideoOut(Document):
     id: int
     user_id: int

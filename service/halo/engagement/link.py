@@ -157,10 +157,7 @@ class RedisLink:
 
     def pubsub(self) -> Any:
         """A pub/sub connection of its own (on a cluster, any node: PUBLISH reaches every node)."""
-        client = self.client
-        if hasattr(client, "get_default_node"):  # RedisCluster
-            client = client.get_redis_connection(client.get_default_node())
-        return client.pubsub()
+        return self.client.pubsub()  # on a cluster: redis-py's ClusterPubSub, on one node
 
     async def ping_latency(self, timeout: float) -> float:
         """Round-trip time of a PING in seconds (for /health); raises on failure."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from halo.engagement.store import TOMBSTONE_SECONDS, Counters, Snapshot, VideoGone, ViewBatch, ViewTally
 
@@ -18,7 +18,12 @@ MAX_CACHED_COUNTERS = 100_000
 
 
 class MemoryEngagementStore:
-    def __init__(self, *, batch_retention_seconds: float = 30.0) -> None:
+    def __init__(
+        self, *, batch_retention_seconds: float = 30.0, on_change: Callable[[int], None] | None = None
+    ) -> None:
+        """`on_change(video_id)` runs after every write that may change what a viewer sees
+        (as the Redis store publishes on the video's live channel)."""
+        self._on_change = on_change or (lambda video_id: None)
         self._counters: OrderedDict[int, Counters] = OrderedDict()
         self._presence: dict[int, dict[str, float]] = {}
         self._gone: dict[int, float] = {}
@@ -84,6 +89,7 @@ class MemoryEngagementStore:
             self._counters.move_to_end(video_id)
             if len(self._counters) > MAX_CACHED_COUNTERS:
                 self._counters.popitem(last=False)
+            self._on_change(video_id)
 
     async def add_view(self, video_id: int) -> ViewTally:
         if self._is_gone(video_id):
@@ -91,21 +97,26 @@ class MemoryEngagementStore:
         self._pending[video_id] = self._pending.get(video_id, 0) + 1
         if self._pending_since is None:
             self._pending_since = self._now()
+        self._on_change(video_id)
         return self._tally(video_id)
 
     async def heartbeat(self, video_id: int, viewer: str, ttl_seconds: int) -> int:
         if self._is_gone(video_id):
             raise VideoGone(video_id)
         now = self._now()
-        self._presence.setdefault(video_id, {})[viewer] = now + ttl_seconds
+        viewers = self._presence.setdefault(video_id, {})
+        previous = viewers.get(viewer)
+        viewers[viewer] = now + ttl_seconds
+        if previous is None or previous <= now:  # a renewal changes nothing anybody sees
+            self._on_change(video_id)
         return self._live(video_id, now)
 
     async def leave(self, video_id: int, viewer: str) -> int:
         if self._is_gone(video_id):
             raise VideoGone(video_id)
         viewers = self._presence.get(video_id)
-        if viewers is not None:
-            viewers.pop(viewer, None)
+        if viewers is not None and viewers.pop(viewer, None) is not None:
+            self._on_change(video_id)
         return self._live(video_id, self._now())
 
     async def forget(self, video_id: int) -> None:
@@ -115,6 +126,7 @@ class MemoryEngagementStore:
         self._pending.pop(video_id, None)
         if not self._pending:
             self._pending_since = None
+        self._on_change(video_id)
 
     async def claim_views(self, floor_seq: int) -> list[ViewBatch]:
         now = self._now()

@@ -16,6 +16,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from halo.engagement.link import REDIS_FAILURES, RedisLink, StoreUnavailable
+from halo.engagement.live import live_channel
 from halo.engagement.store import (
     COUNTERS_TTL_SECONDS,
     TOMBSTONE_SECONDS,
@@ -97,23 +98,29 @@ end
 return {{pending, batches}}
 """
 
-# KEYS: counters, gone; ARGV: likes, comments, version, epoch, ttl
+# Writes end with a PUBLISH on the video's live channel (ARGV[n], see halo.engagement.live):
+# the sockets watching it hear of the change from the write itself, on any replica.
+
+# KEYS: counters, gone; ARGV: likes, comments, version, epoch, ttl, live channel
 FILL_COUNTERS = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local current = redis.call('HMGET', KEYS[1], 'v', 'e')
 if current[2] == ARGV[4] and current[1] and tonumber(current[1]) >= tonumber(ARGV[3]) then return 0 end
 redis.call('HSET', KEYS[1], 'l', ARGV[1], 'c', ARGV[2], 'v', ARGV[3], 'e', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('PUBLISH', ARGV[6], '')
 return 1
 """
 
-# KEYS: pending, batches, gone views; ARGV: video id -> {pending, {seq, n, ...}}, or -1 when gone
+# KEYS: pending, batches, gone views; ARGV: video id, live channel
+# -> {pending, {seq, n, ...}}, or -1 when gone
 ADD_VIEW = (
     _NOW_MS
     + f"""
 if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return -1 end
 local pending = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 redis.call('HSETNX', KEYS[1], 'since', now)  -- when the oldest pending view came in
+redis.call('PUBLISH', ARGV[2], '')
 local batches = {{}}
 for _, seq in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   batches[#batches + 1] = seq
@@ -123,34 +130,38 @@ return {{pending, batches}}
 """
 )
 
-# KEYS: presence, gone; ARGV: viewer, ttl ms -> live viewers, or -1 when gone
+# KEYS: presence, gone; ARGV: viewer, ttl ms, live channel -> live viewers, or -1 when gone
 HEARTBEAT = (
     _NOW_MS
     + """
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+local previous = redis.call('ZSCORE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 -- bounded clean-up: at most 100 expired viewers per call, however many there are
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 100)
 if #expired > 0 then redis.call('ZREM', KEYS[1], unpack(expired)) end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+-- a renewal changes nothing anybody sees; a new (or returning) viewer or a clean-up does
+if not previous or tonumber(previous) <= now or #expired > 0 then redis.call('PUBLISH', ARGV[3], '') end
 return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 """
 )
 
-# KEYS: presence, gone; ARGV: viewer -> live viewers, or -1 when gone
+# KEYS: presence, gone; ARGV: viewer, live channel -> live viewers, or -1 when gone
 LEAVE = (
     _NOW_MS
     + """
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
-redis.call('ZREM', KEYS[1], ARGV[1])
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then redis.call('PUBLISH', ARGV[2], '') end
 return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 """
 )
 
-# KEYS: counters, presence, gone; ARGV: tombstone ttl
+# KEYS: counters, presence, gone; ARGV: tombstone ttl, live channel
 FORGET = """
 redis.call('SET', KEYS[3], '1', 'EX', ARGV[1])
 redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('PUBLISH', ARGV[2], '')
 return 1
 """
 
@@ -339,14 +350,23 @@ class RedisEngagementStore:
                         pipe,
                         "fill",
                         [counters_key(video_id), gone_key(video_id)],
-                        [counters.likes, counters.comments, counters.version, epoch, COUNTERS_TTL_SECONDS],
+                        [
+                            counters.likes,
+                            counters.comments,
+                            counters.version,
+                            epoch,
+                            COUNTERS_TTL_SECONDS,
+                            live_channel(video_id),
+                        ],
                     )
                 await pipe.execute()
 
         await self._run(op, write=True)
 
     async def add_view(self, video_id: int) -> ViewTally:
-        result = await self._eval("add_view", [PENDING, BATCHES, GONE_VIEWS], [video_id], write=True)
+        result = await self._eval(
+            "add_view", [PENDING, BATCHES, GONE_VIEWS], [video_id, live_channel(video_id)], write=True
+        )
         if result == -1:
             raise VideoGone(video_id)
         pending, batches = result
@@ -358,7 +378,7 @@ class RedisEngagementStore:
                 self._link.client,
                 "heartbeat",
                 [presence_key(video_id), gone_key(video_id)],
-                [viewer, ttl_seconds * 1000],
+                [viewer, ttl_seconds * 1000, live_channel(video_id)],
             ),
             write=True,
         )
@@ -369,7 +389,10 @@ class RedisEngagementStore:
     async def leave(self, video_id: int, viewer: str) -> int:
         live = await self._run(
             lambda: self._call(
-                self._link.client, "leave", [presence_key(video_id), gone_key(video_id)], [viewer]
+                self._link.client,
+                "leave",
+                [presence_key(video_id), gone_key(video_id)],
+                [viewer, live_channel(video_id)],
             ),
             write=True,
         )
@@ -384,7 +407,7 @@ class RedisEngagementStore:
                     pipe,
                     "forget",
                     [counters_key(video_id), presence_key(video_id), gone_key(video_id)],
-                    [TOMBSTONE_SECONDS],
+                    [TOMBSTONE_SECONDS, live_channel(video_id)],
                 )
                 self._call(pipe, "forget_views", [PENDING, GONE_VIEWS], [video_id])
                 await pipe.execute()

@@ -25,8 +25,14 @@ class BearerAuth:
         """Nothing to await for an anonymous request; the token check otherwise."""
         request.ctx.principal = None
         header = request.headers.get("authorization")
+        route = request.route
+        if header is None:
+            # Browsers cannot set headers on a WebSocket: its upgrade may carry the token in the query.
+            if route is not None and route.extra.websocket and "access_token" in request.args:
+                return self._check(request, request.args.get("access_token", ""))
+            return None
         # Unknown paths and methods answer 404/405 whatever the token.
-        if header is None or request.route is None or not request.path.startswith(API_PREFIX):
+        if route is None or not request.path.startswith(API_PREFIX):
             return None
         scheme, _, token = header.partition(" ")
         token = token.strip()
@@ -36,3 +42,4 @@ class BearerAuth:
 
     async def _check(self, request: Request, token: str) -> None:
         request.ctx.principal = await self._service.authenticate(token)
+        request.ctx.token = token  # an open WebSocket checks it again from time to time

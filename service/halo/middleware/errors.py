@@ -57,6 +57,7 @@ _CODES = {
     415: "bad_request",
     417: "bad_request",
     422: "validation_failed",
+    426: "upgrade_required",
     429: "rate_limited",
     431: "headers_too_large",
     503: "unavailable",

@@ -106,6 +106,23 @@ class Metrics:
             multiprocess_mode="max",
             registry=registry,
         )
+        self.websocket_connections = Gauge(
+            "halo_websocket_connections",
+            "Open live-engagement WebSockets.",
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.websocket_messages = Counter(
+            "halo_websocket_messages",
+            "Messages sent on live-engagement WebSockets.",
+            registry=registry,
+        )
+        self.websocket_closed = Counter(
+            "halo_websocket_closed",
+            "Live-engagement WebSockets closed, by close code (4408: dropped as too slow).",
+            ["code"],
+            registry=registry,
+        )
         self.build_info = Gauge(
             "halo_build_info",
             "The running build; always 1.",
@@ -155,6 +172,21 @@ def record_view_flush_failure() -> None:
 
 def record_redis_error() -> None:
     metrics().redis_errors.inc()
+
+
+def record_websocket_opened() -> None:
+    metrics().websocket_connections.inc()
+
+
+def record_websocket_message() -> None:
+    metrics().websocket_messages.inc()
+
+
+def record_websocket_closed(code: int) -> None:
+    """`code` is one of the service's own close codes (a fixed set), never a client's."""
+    family = metrics()
+    family.websocket_connections.dec()
+    family.websocket_closed.labels(str(code)).inc()
 
 
 def record_rate_limited() -> None:

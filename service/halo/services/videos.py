@@ -71,7 +71,8 @@ def _visibility(viewer: Principal | None) -> Visibility:
     return Visibility(viewer.user_id, viewer.sees_adult_content)
 
 
-def _can_see(video: VideoRow, viewer: Principal | None) -> bool:
+def can_see(video: VideoRow, viewer: Principal | None) -> bool:
+    """The visibility rule: adult content only for its owner and adults in adult mode."""
     if not video.is_adult_content:
         return True
     return viewer is not None and (viewer.user_id == video.user_id or viewer.sees_adult_content)
@@ -149,15 +150,21 @@ class VideoService:
         return Page(views, next_cursor, degraded)
 
     async def get(self, viewer: Principal | None, video_id: int) -> VideoView:
-        _valid_id(video_id)
+        view = await self.current(_valid_id(video_id))
+        if view is None or not can_see(view.video, viewer):
+            raise _not_found()
+        return view
+
+    async def current(self, video_id: int) -> VideoView | None:
+        """The video with its engagement whoever asks (None once deleted): callers apply `can_see`."""
         video = self._cache.get(video_id)
         cached = video is not None
         if cached:  # the warm path: one Redis round trip
             snapshots = await self._read([video_id])
         else:  # metadata and engagement fetched concurrently, then merged
             video, snapshots = await asyncio.gather(self._load(video_id), self._read([video_id]))
-        if video is None or not _can_see(video, viewer) or (snapshots and snapshots[video_id].gone):
-            raise _not_found()
+        if video is None or (snapshots and snapshots[video_id].gone):
+            return None
         return (await self._merge([video], snapshots, rows_are_fresh=not cached))[0]
 
     async def engagement(self, viewer: Principal | None, video_id: int) -> VideoView:
@@ -258,6 +265,10 @@ class VideoService:
         except StoreUnavailable:
             raise Unavailable("presence is temporarily unavailable") from None
 
+    def viewer_key(self, viewer: Principal | None, viewer_id: str | None) -> str:
+        """Who counts as one live viewer: the user, else the client-chosen id (422 when bad)."""
+        return _viewer_key(viewer, viewer_id)
+
     async def leave(self, viewer: Principal | None, video_id: int, viewer_id: str | None) -> int:
         await self._visible(viewer, video_id)
         key = _viewer_key(viewer, viewer_id)
@@ -275,7 +286,7 @@ class VideoService:
 
     async def _visible(self, viewer: Principal | None, video_id: int) -> VideoRow:
         video = await self._load(_valid_id(video_id))
-        if video is None or not _can_see(video, viewer):
+        if video is None or not can_see(video, viewer):
             raise _not_found()
         return video
 

@@ -1,0 +1,196 @@
+"""Live engagement over a WebSocket: `GET /api/v1/videos/{id}/live`.
+
+The upgrade request is an ordinary API request until it is admitted: the
+pipeline authenticates it, checks the rate limit, and `LiveAdmission` checks
+the video (404 for one the caller may not see), the query, the upgrade
+headers and this worker's room, all *before* the handshake, so a refusal is
+a normal error in the envelope. After the handshake the socket receives the
+video's engagement (see `halo.services.live`) until either side closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable
+from typing import Any
+
+from sanic import Blueprint
+from sanic.exceptions import SanicException
+from sanic.request import Request
+
+from halo.api.operation import operation
+from halo.api.schemas import LiveQuery
+from halo.api.validation import parse_query
+from halo.observability import metrics
+from halo.services.errors import NotFound, Unauthorized, Unavailable
+from halo.services.live import (
+    CLIENT_LEFT,
+    NOT_FOUND,
+    TOO_SLOW,
+    UNAUTHORIZED,
+    CloseReason,
+    Full,
+    LiveHub,
+    LiveSocket,
+)
+
+log = logging.getLogger("halo.live")
+
+blueprint = Blueprint("live", url_prefix="/api/v1/videos")
+
+DESCRIPTION = """Upgrades to a WebSocket (RFC 6455) that pushes the video's engagement as JSON text
+messages: `{"type": "engagement", "video_id", "view_count", "like_count", "comment_count",
+"live_viewers"}` (the fields of `GET /videos/{id}/engagement`; `null` while Redis is unreachable).
+The first message comes at once; later ones when the engagement changes, on any replica, at most
+4 a second (`LIVE_UPDATE_INTERVAL_SECONDS`), and at least every 5 s while live viewers may have expired.
+
+The socket counts as a live viewer, in the same presence set as `POST /presence`: as the user when
+authenticated, else as `viewer_id` (or a viewer of its own without one). Authenticate with
+`Authorization: Bearer` or, where headers cannot be set (browsers), `access_token` in the query.
+
+Refusals before the upgrade are ordinary errors: 404 (no such video, or not visible to the caller),
+400 (bad query parameter), 401 (bad token), 426 (not a WebSocket upgrade), 429, and 503 when this
+instance holds `WS_MAX_CONNECTIONS` sockets or is shutting down. The server sends pings every
+`WS_PING_INTERVAL_SECONDS` and ignores messages from the client. Close codes: 1000 normal, 1001 server
+shutting down (reconnect), 4401 token expired or revoked, 4404 video deleted or no longer visible,
+4408 client too slow (a send stalled for `WS_SEND_TIMEOUT_SECONDS`)."""
+
+
+def _hub(request: Request) -> LiveHub:
+    return request.app.ctx.services.live
+
+
+class LiveAdmission:
+    """A request step: admits a WebSocket route's request, or refuses it, before the handshake."""
+
+    def __call__(self, request: Request) -> Awaitable[None] | None:
+        route = request.route
+        if route is None or not route.extra.websocket:
+            return None
+        return self._admit(request)
+
+    async def _admit(self, request: Request) -> None:
+        query = parse_query(request, LiveQuery)
+        principal = request.ctx.principal
+        videos = request.app.ctx.services.videos
+        await videos.get(principal, request.match_info["video_id"])
+        if principal is None and query.viewer_id is None:
+            viewer_key = f"a:ws-{uuid.uuid4().hex}"  # a viewer of its own
+        else:
+            viewer_key = videos.viewer_key(principal, query.viewer_id)
+        if request.headers.get("upgrade", "").lower() != "websocket":
+            raise SanicException(
+                "this endpoint speaks WebSocket only: send Upgrade: websocket",
+                status_code=426,
+                headers={"Upgrade": "websocket"},
+            )
+        if not _hub(request).has_room():
+            raise Unavailable("no room for another live connection here; try again shortly")
+        request.ctx.live_viewer_key = viewer_key
+
+
+@blueprint.websocket("/<video_id:int>/live")
+@operation(
+    "Live engagement over a WebSocket",
+    tag="engagement",
+    auth="optional",
+    query=LiveQuery,
+    responses={101: None, 400: None, 401: None, 404: None, 426: None, 429: None, 503: None},
+    description=DESCRIPTION,
+)
+async def live(request: Request, ws: Any, video_id: int, query: LiveQuery) -> None:
+    hub = _hub(request)
+    request.app.ctx.upgraded(request)  # the access line and request metrics, as a 101
+    try:
+        socket = await hub.join(video_id, request.ctx.principal, request.ctx.live_viewer_key)
+    except Full:
+        await ws.close(1013, "try again later")
+        return
+    except NotFound:  # deleted since admission
+        await ws.close(NOT_FOUND.code, NOT_FOUND.reason)
+        return
+    metrics.record_websocket_opened()
+    started = time.perf_counter()
+    reader = asyncio.create_task(_read_until_closed(ws, socket))
+    try:
+        await _pump(request, ws, socket)
+    finally:
+        reader.cancel()
+        socket.end(CLIENT_LEFT)  # unless it ended for a reason of ours already
+        reason = socket.closing or CLIENT_LEFT
+        await hub.leave(socket)
+        metrics.record_websocket_closed(reason.code)
+        log.info(
+            "websocket closed",
+            extra={
+                "websocket": {
+                    "video_id": video_id,
+                    "close_code": reason.code,
+                    "seconds": round(time.perf_counter() - started, 3),
+                    "messages": socket.sent,
+                },
+                "request_id": getattr(request.ctx, "request_id", None),
+            },
+        )
+
+
+async def _pump(request: Request, ws: Any, socket: LiveSocket) -> None:
+    """Send what the feed offers until the socket must close (`socket.closing` says why)."""
+    settings = request.app.ctx.settings
+    auth = request.app.ctx.services.auth
+    token: str | None = getattr(request.ctx, "token", None)
+    principal = socket.viewer
+    recheck_at = time.monotonic() + settings.ws_auth_recheck_seconds
+    while True:
+        wait = None
+        if principal is not None:
+            wait = max(0.0, min(recheck_at - time.monotonic(), principal.expires_at - time.time()))
+        item = await socket.next(wait)
+        if item is None:  # time to look at the token again
+            if principal is None or token is None or principal.expires_at <= time.time():
+                socket.end(UNAUTHORIZED)
+                continue
+            try:
+                principal = await auth.authenticate(token)
+            except Unauthorized:
+                socket.end(UNAUTHORIZED)
+                continue
+            except Exception as exc:  # a dependency is down: keep the socket, check again later
+                log.debug("could not check a live socket's token (%s)", type(exc).__name__)
+            else:
+                _hub(request).update_viewer(socket, principal)
+            recheck_at = time.monotonic() + settings.ws_auth_recheck_seconds
+            continue
+        if isinstance(item, CloseReason):
+            if item is not CLIENT_LEFT:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(settings.ws_send_timeout_seconds):
+                        await ws.close(item.code, item.reason)
+            return
+        try:
+            async with asyncio.timeout(settings.ws_send_timeout_seconds):
+                await ws.send(item)
+        except TimeoutError:
+            # The client does not read (or its network stalls): drop it rather than buffer for it.
+            socket.end(TOO_SLOW)
+            ws.fail_connection(TOO_SLOW.code, TOO_SLOW.reason)
+            return
+        except Exception:  # closed under us
+            return
+        socket.sent += 1
+        metrics.record_websocket_message()
+
+
+async def _read_until_closed(ws: Any, socket: LiveSocket) -> None:
+    """Client messages are ignored, but must be read: that is how a close from the client is seen."""
+    try:
+        while True:
+            await ws.recv()
+    except Exception:  # noqa: S110 - closed, by either side
+        pass
+    finally:
+        socket.end(CLIENT_LEFT)
