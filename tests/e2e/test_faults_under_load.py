@@ -32,6 +32,7 @@ class Load:
 
     client: httpx.AsyncClient
     statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
+    transport_errors: Counter[str] = field(default_factory=Counter)  # -1 above, by kind, for the report
     slowest: float = 0.0
     running: bool = True
 
@@ -42,14 +43,20 @@ class Load:
             try:
                 response = await call(i)
                 self.statuses[(name, response.status_code)] += 1
-            except httpx.TransportError:
+            except httpx.TransportError as exc:
                 self.statuses[(name, -1)] += 1
+                self.transport_errors[f"{type(exc).__name__}: {exc}"] += 1
             self.slowest = max(self.slowest, time.monotonic() - started)
             i += 1
             await asyncio.sleep(0.005)
 
     def codes(self, name: str) -> set[int]:
         return {code for (kind, code), _ in self.statuses.items() if kind == name}
+
+
+def _trouble(server: RunningServer) -> list[str]:
+    """The server's log lines other than access lines and routine start-up (for a failure's message)."""
+    return [line for line in server.logs().splitlines() if '"halo.access"' not in line][-40:]
 
 
 @contextlib.asynccontextmanager
@@ -192,7 +199,12 @@ async def test_postgres_stopped_and_restarted_under_load(
             assert health.status_code == 503 and health.json()["status"] == "down"
             assert ready.status_code == 200  # one database outage does not take every replica out
             for name in calls:
-                assert traffic.codes(name) <= {200, 503}, (name, traffic.statuses)
+                assert traffic.codes(name) <= {200, 503}, (
+                    name,
+                    traffic.statuses,
+                    traffic.transport_errors,
+                    _trouble(server),
+                )
             # what needs the database says so; a detail this worker has cached can still be served
             assert 503 in traffic.codes("profile") and 503 in traffic.codes("list")
             assert traffic.slowest < 15  # bounded by the database timeout, never hanging

@@ -7,6 +7,7 @@ Every record logged while a request is being served carries its request id
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import logging
 import sys
@@ -90,7 +91,7 @@ class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def __init__(self, stream: Any, interval: float = 0.2, max_pending: int = 512) -> None:
         super().__init__(stream)
-        self._pending: list[str] = []
+        self._pending: collections.deque[str] = collections.deque()  # append and popleft are atomic
         self._max_pending = max_pending
         self._write_lock = threading.Lock()
         self._flusher = threading.Thread(
@@ -108,16 +109,23 @@ class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self.handleError(record)
 
     def add_line(self, line: str) -> None:
-        self._pending.append(line)  # list.append is atomic under the GIL
+        self._pending.append(line)
         if len(self._pending) >= self._max_pending:
             self.flush()
 
     def flush(self) -> None:
+        # Only our own lock, never the handler's: `logging` calls emit() (which may flush) with the
+        # handler's lock held, so taking it here, in the flusher thread, would deadlock the two.
         with self._write_lock:
-            pending, self._pending = self._pending, []
-            if pending:
-                self.stream.write("".join(pending))
-            super().flush()
+            lines = []
+            take = self._pending.popleft
+            with contextlib.suppress(IndexError):
+                while True:
+                    lines.append(take())
+            if lines:
+                self.stream.write("".join(lines))
+            if hasattr(self.stream, "flush"):
+                self.stream.flush()
 
     def _flush_every(self, interval: float) -> None:
         while True:
