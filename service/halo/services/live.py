@@ -108,7 +108,7 @@ class LiveSocket:
 
 
 class _Feed:
-    __slots__ = ("message", "sockets", "task", "video_id", "viewers", "wake")
+    __slots__ = ("closed", "message", "sockets", "task", "video_id", "viewers", "wake")
 
     def __init__(self, video_id: int) -> None:
         self.video_id = video_id
@@ -117,6 +117,7 @@ class _Feed:
         self.message: str | None = None
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.closed = False  # its last socket left: the task ends at its next stop
 
 
 def engagement_message(view: VideoView) -> str:
@@ -211,8 +212,10 @@ class LiveHub:
         if not feed.sockets and self._feeds.get(socket.video_id) is feed:
             del self._feeds[socket.video_id]
             self._signals.unwatch(socket.video_id)
-            if feed.task is not None:
-                feed.task.cancel()
+            # Not task.cancel(): a cancellation landing inside a database call can leave its
+            # connection checked out of the pool for good. The task sees the flag and returns.
+            feed.closed = True
+            feed.wake.set()
 
     def close_all(self, reason: CloseReason = GOING_AWAY) -> None:
         """At shutdown: refuse new sockets and close the open ones (clients reconnect elsewhere)."""
@@ -244,7 +247,7 @@ class LiveHub:
 
     async def _follow(self, feed: _Feed) -> None:
         """Read the video when signalled, at most once per interval, and at least once per refresh."""
-        while True:
+        while not feed.closed:
             feed.wake.clear()
             try:
                 await self._publish(feed)
