@@ -10,7 +10,9 @@ between two instances, tracing overhead, and a profile of the detail endpoint.
 
 Environment: BENCH_DATABASE_URL (a PostgreSQL server to create the bench database
 on; default the local one), BENCH_SECONDS (per measurement, default 10), BENCH_QUICK=1
-(shorter everything, for trying the harness).
+(shorter everything, for trying the harness), BENCH_ONLY (comma-separated sections of
+workers, sweep, invalidation, tracing, connections, websockets: run only those and print
+the figures instead of writing the report).
 """
 
 from __future__ import annotations
@@ -88,8 +90,13 @@ class Server:
         command = (["taskset", "-c", self.cpus] if self.cpus else []) + self.command
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                command, env={**self.env, "PORT": str(self.port)}, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=_raise_nofile, cwd=ROOT,
+                command,
+                env={**self.env, "PORT": str(self.port)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_raise_nofile,
+                cwd=ROOT,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -131,45 +138,99 @@ def rss_mb(pid: int) -> float:
 # --- load generators ----------------------------------------------------------------
 
 
-def wrk(url: str, script: str, *, env: dict[str, str] | None = None, connections: int = CONNECTIONS,
-        seconds: int = SECONDS, cpus: str | None = None) -> dict[str, Any]:
+def wrk(
+    url: str,
+    script: str,
+    *,
+    env: dict[str, str] | None = None,
+    connections: int = CONNECTIONS,
+    seconds: int = SECONDS,
+    cpus: str | None = None,
+) -> dict[str, Any]:
     body = (LUA / script).read_text() + "\n" + (LUA / "report.lua").read_text()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(body)
     command = (["taskset", "-c", cpus] if cpus else []) + [
-        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", handle.name, url,
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        handle.name,
+        url,
     ]
-    out = subprocess.run(command, env={**os.environ, **(env or {})}, capture_output=True, text=True,
-                         preexec_fn=_raise_nofile).stdout
+    out = subprocess.run(
+        command, env={**os.environ, **(env or {})}, capture_output=True, text=True, preexec_fn=_raise_nofile
+    ).stdout
     os.unlink(handle.name)
     report = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
     duration = report["duration_us"] / 1e6
     errors = report["connect_errors"] + report["read_errors"] + report["write_errors"] + report["timeouts"]
     return {
         "rps": report["requests"] / duration,
-        "p50": report["p50_us"] / 1000, "p95": report["p95_us"] / 1000, "p99": report["p99_us"] / 1000,
-        "errors": errors, "non2xx": report["non2xx"], "requests": report["requests"],
+        "p50": report["p50_us"] / 1000,
+        "p95": report["p95_us"] / 1000,
+        "p99": report["p99_us"] / 1000,
+        "errors": errors,
+        "non2xx": report["non2xx"],
+        "requests": report["requests"],
     }
 
 
-def h2load_open_loop(uris: list[str], rate: float, seconds: int, connections: int = 32,
-                     cpus: str | None = None) -> dict[str, float]:
+def fill_caches(url: str, workers: int, cpus: str | None, env: dict[str, str] | None = None) -> None:
+    """Walk every hot id in turn until each worker has most likely seen each one (a worker gets a
+    given request with chance 1/workers: 4 passes leave about 6% of the ids uncached on 2 workers)."""
+    target = HOT_SET * (1 if workers == 1 else 4) * 1.2
+    done = 0.0
+    for _ in range(15):
+        done += wrk(
+            url,
+            "detail.lua",
+            env={"ID_MIN": "1", "ID_MAX": str(HOT_SET), "SEQUENTIAL": "1", **(env or {})},
+            seconds=2,
+            cpus=cpus,
+        )["requests"]
+        if done >= target:
+            return
+
+
+def h2load_open_loop(
+    uris: list[str], rate: float, seconds: int, connections: int = 32, cpus: str | None = None
+) -> dict[str, float]:
     """Constant request rate (open loop); percentiles from h2load's per-request log."""
     with tempfile.TemporaryDirectory() as tmp:
         inputs, log = Path(tmp) / "uris", Path(tmp) / "log"
         inputs.write_text("\n".join(uris) + "\n")
         per_connection = max(1, round(rate / connections))
         command = (["taskset", "-c", cpus] if cpus else []) + [
-            "h2load", "--h1", "-c", str(connections), "-t", "1", "--rps", str(per_connection),
-            "-D", str(seconds), "-i", str(inputs), "--log-file", str(log),
+            "h2load",
+            "--h1",
+            "-c",
+            str(connections),
+            "-t",
+            "1",
+            "--rps",
+            str(per_connection),
+            "-D",
+            str(seconds),
+            "-i",
+            str(inputs),
+            "--log-file",
+            str(log),
         ]
         subprocess.run(command, capture_output=True, text=True, preexec_fn=_raise_nofile)
         rows = [line.split("\t") for line in log.read_text().splitlines() if line.strip()]
     durations = sorted(int(row[2]) / 1000 for row in rows)
     ok = sum(1 for row in rows if row[1].startswith("2"))
     return {
-        "rate": per_connection * connections, "requests": len(rows), "ok": ok,
-        "p50": percentile(durations, 50), "p95": percentile(durations, 95), "p99": percentile(durations, 99),
+        "rate": per_connection * connections,
+        "requests": len(rows),
+        "ok": ok,
+        "p50": percentile(durations, 50),
+        "p95": percentile(durations, 95),
+        "p99": percentile(durations, 99),
         "max": durations[-1] if durations else 0.0,
     }
 
@@ -199,10 +260,19 @@ class Bench:
     def halo_env(self, workers: int, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
         env.update(
-            ENV="production", HOST="127.0.0.1", WORKERS=str(workers), JWT_SECRET=self.secret,
-            DATABASE_URL=self.database_url, REDIS_URL=self.redis_url, DATABASE_POOL_MAX="32",
-            BCRYPT_ROUNDS="12", RATE_LIMIT_RPS="1000000000", RATE_LIMIT_BURST="1000000000",
-            METRICS_PORT=str(free_port()), LOG_FORMAT="json", LOG_LEVEL="INFO",
+            ENV="production",
+            HOST="127.0.0.1",
+            WORKERS=str(workers),
+            JWT_SECRET=self.secret,
+            DATABASE_URL=self.database_url,
+            REDIS_URL=self.redis_url,
+            DATABASE_POOL_MAX="32",
+            BCRYPT_ROUNDS="12",
+            RATE_LIMIT_RPS="1000000000",
+            RATE_LIMIT_BURST="1000000000",
+            METRICS_PORT=str(free_port()),
+            LOG_FORMAT="json",
+            LOG_LEVEL="INFO",
             VIEW_FLUSH_INTERVAL_SECONDS="5",
         )
         env.update(extra)
@@ -213,12 +283,26 @@ class Bench:
         return server.start()
 
     def halo(self, workers: int, cpus: str | None, name: str = "halo", **extra: str) -> Server:
-        return self.start(Server(name, [str(ROOT / ".venv/bin/halo"), "serve"], self.halo_env(workers, **extra),
-                                 free_port(), cpus))
+        return self.start(
+            Server(
+                name,
+                [str(ROOT / ".venv/bin/halo"), "serve"],
+                self.halo_env(workers, **extra),
+                free_port(),
+                cpus,
+            )
+        )
 
     def reference(self, script: str, workers: int, cpus: str | None, ready: str) -> Server:
-        env = {**os.environ, "WORKERS": str(workers), "DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}
-        return self.start(Server(script, [PYTHON, str(HERE / "reference" / script)], env, free_port(), cpus, ready))
+        env = {
+            **os.environ,
+            "WORKERS": str(workers),
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+        }
+        return self.start(
+            Server(script, [PYTHON, str(HERE / "reference" / script)], env, free_port(), cpus, ready)
+        )
 
     def setup(self) -> None:
         server_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -229,14 +313,19 @@ class Bench:
         port = free_port()
         self.redis = subprocess.Popen(
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         self.redis_url = f"redis://127.0.0.1:{port}/0"
         env = self.halo_env(1)
         subprocess.run([str(ROOT / ".venv/bin/halo"), "migrate"], env=env, check=True, capture_output=True)
         started = time.monotonic()
-        subprocess.run([str(ROOT / ".venv/bin/halo"), "seed", "--users", str(USERS), "--videos", str(VIDEOS)],
-                       env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(ROOT / ".venv/bin/halo"), "seed", "--users", str(USERS), "--videos", str(VIDEOS)],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         self.results["seed_seconds"] = time.monotonic() - started
 
     def teardown(self) -> None:
@@ -246,8 +335,15 @@ class Bench:
         if self.redis is not None:
             self.redis.kill()
         if self.database_url:
-            subprocess.run(["psql", self.admin_url, "-qc", f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)'],
-                           capture_output=True)
+            subprocess.run(
+                [
+                    "psql",
+                    self.admin_url,
+                    "-qc",
+                    f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)',
+                ],
+                capture_output=True,
+            )
 
     # accounts and fixtures
 
@@ -256,9 +352,19 @@ class Bench:
         with httpx.Client(base_url=url, timeout=30) as http:
             for _ in range(count):
                 name = f"b{uuid.uuid4().hex[:10]}"
-                body = {"email": f"{name}@bench.example", "username": name, "password": "password123",
-                        "display_name": "Bench"}
-                made.append((body["email"], "password123", http.post("/api/v1/auth/register", json=body).json()["token"]))
+                body = {
+                    "email": f"{name}@bench.example",
+                    "username": name,
+                    "password": "password123",
+                    "display_name": "Bench",
+                }
+                made.append(
+                    (
+                        body["email"],
+                        "password123",
+                        http.post("/api/v1/auth/register", json=body).json()["token"],
+                    )
+                )
         return made
 
     def deep_cursor(self, url: str, depth_pages: int = 50) -> str:
@@ -291,20 +397,41 @@ class Bench:
             ("detail_warm", halo.url, "detail.lua", hot, CONNECTIONS),
             ("detail_token_warm", halo.url, "detail.lua", {**hot, "TOKEN": token}, CONNECTIONS),
             ("detail_cold", halo.url, "detail.lua", cold, CONNECTIONS),
-            ("list_first_page", halo.url, "fixed.lua", {"PATH_FIXED": "/api/v1/videos?limit=20"}, CONNECTIONS),
-            ("list_deep_page", halo.url, "fixed.lua", {"PATH_FIXED": f"/api/v1/videos?limit=20&cursor={cursor}"},
-             CONNECTIONS),
+            (
+                "list_first_page",
+                halo.url,
+                "fixed.lua",
+                {"PATH_FIXED": "/api/v1/videos?limit=20"},
+                CONNECTIONS,
+            ),
+            (
+                "list_deep_page",
+                halo.url,
+                "fixed.lua",
+                {"PATH_FIXED": f"/api/v1/videos?limit=20&cursor={cursor}"},
+                CONNECTIONS,
+            ),
             ("views", halo.url, "post.lua", hot, CONNECTIONS),
-            ("like", halo.url, "tokens.lua", {**cold, "TOKENS": ",".join(t for _, _, t in others)}, CONNECTIONS),
+            (
+                "like",
+                halo.url,
+                "tokens.lua",
+                {**cold, "TOKENS": ",".join(t for _, _, t in others)},
+                CONNECTIONS,
+            ),
             ("login", halo.url, "login.lua", {"EMAIL": email, "PASSWORD": password}, 16),
         ]
         measured: dict[str, Any] = {}
+        fill_caches(halo.url, workers, client_cpus)
+        fill_caches(floor.url, workers, client_cpus, {"PATH_PREFIX": "/videos/"})
         for name, url, script, env, connections in plans:
-            if name != "detail_cold":  # warm up (and fill caches) first; cold stays cold
+            if name != "detail_cold":  # warm up first; cold stays cold
                 wrk(url, script, env=env, connections=connections, seconds=WARMUP, cpus=client_cpus)
             measured[name] = wrk(url, script, env=env, connections=connections, cpus=client_cpus)
-            print(f"  {workers}w {name:18s} {measured[name]['rps']:9.0f} req/s  p99 {measured[name]['p99']:7.2f} ms",
-                  flush=True)
+            print(
+                f"  {workers}w {name:18s} {measured[name]['rps']:9.0f} req/s  p99 {measured[name]['p99']:7.2f} ms",
+                flush=True,
+            )
         results["endpoints"] = measured
 
         # detail latency at half of its saturation throughput, open loop
@@ -317,13 +444,21 @@ class Bench:
         )
 
         # /health/live while 20 logins are in flight
-        logins = threading.Thread(target=wrk, args=(halo.url, "login.lua"), kwargs={
-            "env": {"EMAIL": email, "PASSWORD": password}, "connections": 20, "seconds": SECONDS + 2,
-            "cpus": client_cpus})
+        logins = threading.Thread(
+            target=wrk,
+            args=(halo.url, "login.lua"),
+            kwargs={
+                "env": {"EMAIL": email, "PASSWORD": password},
+                "connections": 20,
+                "seconds": SECONDS + 2,
+                "cpus": client_cpus,
+            },
+        )
         logins.start()
         time.sleep(1.5)
-        results["live_during_logins"] = h2load_open_loop([f"{halo.url}/health/live"], 200, SECONDS - 2,
-                                                         connections=4, cpus=client_cpus)
+        results["live_during_logins"] = h2load_open_loop(
+            [f"{halo.url}/health/live"], 200, SECONDS - 2, connections=4, cpus=client_cpus
+        )
         logins.join()
         results["active_rss_mb"] = [round(rss_mb(pid), 1) for pid in halo.worker_pids()]
         for server in (halo, hello, floor):
@@ -335,12 +470,22 @@ class Bench:
         halo = self.halo(1, "0")
         floor = self.reference("detail.py", 1, "0", "/videos/1")
         hot = {"ID_MIN": "1", "ID_MAX": str(HOT_SET)}
-        wrk(halo.url, "detail.lua", env=hot, seconds=WARMUP * 2, cpus="1")
+        fill_caches(halo.url, 1, "1")
         levels = [1, 4, 16, 64, 256] if QUICK else [1, 2, 4, 8, 16, 32, 64, 128, 256]
         sweep: dict[str, list[dict[str, Any]]] = {"halo": [], "floor": []}
         for connections in levels:
-            for key, url, env in (("halo", halo.url, hot), ("floor", floor.url, {**hot, "PATH_PREFIX": "/videos/"})):
-                result = wrk(url, "detail.lua", env=env, connections=connections, seconds=max(3, SECONDS // 2), cpus="1")
+            for key, url, env in (
+                ("halo", halo.url, hot),
+                ("floor", floor.url, {**hot, "PATH_PREFIX": "/videos/"}),
+            ):
+                result = wrk(
+                    url,
+                    "detail.lua",
+                    env=env,
+                    connections=connections,
+                    seconds=max(3, SECONDS // 2),
+                    cpus="1",
+                )
                 sweep[key].append({"connections": connections, **result})
         self.results["sweep"] = sweep
         self.profile(halo)
@@ -352,13 +497,32 @@ class Bench:
         if not py_spy.exists():
             return
         raw = Path(tempfile.mkstemp(suffix=".txt")[1])
-        load = threading.Thread(target=wrk, args=(halo.url, "detail.lua"), kwargs={
-            "env": {"ID_MIN": "1", "ID_MAX": str(HOT_SET)}, "seconds": SECONDS, "cpus": "1"})
+        load = threading.Thread(
+            target=wrk,
+            args=(halo.url, "detail.lua"),
+            kwargs={"env": {"ID_MIN": "1", "ID_MAX": str(HOT_SET)}, "seconds": SECONDS, "cpus": "1"},
+        )
         load.start()
         time.sleep(1)
         assert halo.process is not None
-        subprocess.run([str(py_spy), "record", "-p", str(halo.process.pid), "-d", str(max(3, SECONDS - 3)),
-                        "-r", "400", "--nonblocking", "-f", "raw", "-o", str(raw)], capture_output=True)
+        subprocess.run(
+            [
+                str(py_spy),
+                "record",
+                "-p",
+                str(halo.process.pid),
+                "-d",
+                str(max(3, SECONDS - 3)),
+                "-r",
+                "400",
+                "--nonblocking",
+                "-f",
+                "raw",
+                "-o",
+                str(raw),
+            ],
+            capture_output=True,
+        )
         load.join()
         own: Counter[str] = Counter()
         total = 0
@@ -376,7 +540,7 @@ class Bench:
 
     def invalidation_delay(self) -> None:
         first, second = self.halo(1, None, "halo-a"), self.halo(1, None, "halo-b")
-        (_, _, token), = self.accounts(first.url, 1)
+        ((_, _, token),) = self.accounts(first.url, 1)
         auth = {"Authorization": f"Bearer {token}"}
         delays = []
         with httpx.Client(base_url=first.url, headers=auth) as a, httpx.Client(base_url=second.url) as b:
@@ -389,7 +553,11 @@ class Bench:
                     if time.perf_counter() - started > 5:
                         break
                 delays.append((time.perf_counter() - started) * 1000)
-        self.results["invalidation_ms"] = {"p50": statistics.median(delays), "max": max(delays), "samples": len(delays)}
+        self.results["invalidation_ms"] = {
+            "p50": statistics.median(delays),
+            "max": max(delays),
+            "samples": len(delays),
+        }
         first.stop()
         second.stop()
 
@@ -400,11 +568,16 @@ class Bench:
         costs = {}
         for label, extra in (
             ("off", {}),
-            ("on", {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.server_address[1]}",
-                    "OTEL_TRACES_SAMPLER": "always_on"}),
+            (
+                "on",
+                {
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.server_address[1]}",
+                    "OTEL_TRACES_SAMPLER": "always_on",
+                },
+            ),
         ):
             halo = self.halo(1, "0", f"halo-tracing-{label}", **extra)
-            wrk(halo.url, "detail.lua", env=hot, seconds=WARMUP * 2, cpus="1")
+            fill_caches(halo.url, 1, "1")
             costs[label] = wrk(halo.url, "detail.lua", env=hot, cpus="1")
             halo.stop()
         collector.shutdown()
@@ -415,10 +588,32 @@ class Bench:
         halo = self.halo(1, "0", "halo-connections", REQUEST_TIMEOUT_SECONDS="120")
         held, latencies = asyncio.run(_hold_connections(halo.port, target))
         self.results["connections"] = {
-            "target": target, "held": held, "rss_mb": [round(rss_mb(pid), 1) for pid in halo.worker_pids()],
+            "target": target,
+            "held": held,
+            "rss_mb": [round(rss_mb(pid), 1) for pid in halo.worker_pids()],
             "live_p50_ms": statistics.median(latencies) if latencies else None,
-            "live_max_ms": max(latencies) if latencies else None, "live_answers": len(latencies),
+            "live_max_ms": max(latencies) if latencies else None,
+            "live_answers": len(latencies),
         }
+        halo.stop()
+
+    def websockets(self, sockets: int = 1000, videos: int = 100) -> None:
+        """Memory of `sockets` open live sockets on one worker, and the delay from a like to its message."""
+        halo = self.halo(1, "0", "halo-websockets", WS_MAX_CONNECTIONS=str(sockets * 2))
+        accounts = self.accounts(halo.url, 2)
+        worker = halo.worker_pids()[0]
+        with httpx.Client(base_url=halo.url, timeout=30) as http:  # warm: the videos' rows cached
+            ids = [
+                item["id"] for item in http.get("/api/v1/videos", params={"limit": videos}).json()["items"]
+            ]
+            for video in ids:
+                http.get(f"/api/v1/videos/{video}")
+        idle = rss_mb(worker)
+        self.results["websockets"] = asyncio.run(
+            _live_sockets(
+                halo.url, sockets, ids, [token for _, _, token in accounts], lambda: rss_mb(worker), idle
+            )
+        )
         halo.stop()
 
 
@@ -467,31 +662,108 @@ async def _hold_connections(port: int, target: int) -> tuple[int, list[float]]:
     return min(answered, open_now), latencies
 
 
+async def _live_sockets(
+    url: str, count: int, videos: list[int], tokens: list[str], rss: Any, idle_mb: float
+) -> dict[str, Any]:
+    from websockets.asyncio.client import connect  # noqa: PLC0415 - only this measurement needs it
+
+    _raise_nofile()
+    base = url.replace("http://", "ws://", 1)
+    received: Counter[int] = Counter()
+
+    async def read(index: int, connection: Any) -> None:
+        with contextlib.suppress(Exception):
+            async for _ in connection:
+                received[index] += 1
+
+    connections = []
+    readers = []
+    for index in range(count):
+        video = videos[index % len(videos)]
+        connection = await connect(f"{base}/api/v1/videos/{video}/live?viewer_id=bench-viewer-{index:05d}")
+        connections.append(connection)
+        readers.append(asyncio.create_task(read(index, connection)))
+    await asyncio.sleep(3)  # presence settles, first messages out
+    gc_settled = rss()
+    # a like on every video reaches every socket
+    started = time.perf_counter()
+    before = sum(received.values())
+    async with httpx.AsyncClient(
+        base_url=url, timeout=30, headers={"Authorization": f"Bearer {tokens[0]}"}
+    ) as http:
+        await asyncio.gather(*(http.put(f"/api/v1/videos/{video}/like") for video in videos))
+        deadline = time.perf_counter() + 10
+        while sum(received.values()) - before < count and time.perf_counter() < deadline:
+            await asyncio.sleep(0.01)
+        fan_out_ms = (time.perf_counter() - started) * 1000
+        fanned = sum(received.values()) - before
+        # the delay from a like (sent to the server) to its message on a socket of that video
+        delays = []
+        probe = await connect(f"{base}/api/v1/videos/{videos[0]}/live?viewer_id=bench-probe-0001")
+        await probe.recv()
+        liker = {"Authorization": f"Bearer {tokens[1]}"}
+        for i in range(20):
+            await asyncio.sleep(0.4)  # past the coalescing interval: each like is a fresh change
+            method = http.put if i % 2 == 0 else http.delete
+            sent = time.perf_counter()
+            await method(f"/api/v1/videos/{videos[0]}/like", headers=liker)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await probe.recv()
+                    delays.append((time.perf_counter() - sent) * 1000)
+        await probe.close()
+    for connection in connections:
+        await connection.close()
+    for reader in readers:
+        reader.cancel()
+    return {
+        "sockets": count,
+        "videos": len(videos),
+        "idle_rss_mb": round(idle_mb, 1),
+        "open_rss_mb": round(gc_settled, 1),
+        "per_socket_kib": round((gc_settled - idle_mb) * 1024 / count, 1),
+        "fan_out_ms": round(fan_out_ms, 1),
+        "fan_out_messages": fanned,
+        "like_to_message_ms": {
+            "p50": round(statistics.median(delays), 1) if delays else None,
+            "max": round(max(delays), 1) if delays else None,
+            "samples": len(delays),
+        },
+    }
+
+
 def main() -> int:
     for tool in ("wrk", "h2load", "taskset", "ss", "psql", "redis-server"):
         if shutil.which(tool) is None:
-            print(f"bench: {tool} is missing (Debian: apt-get install wrk nghttp2-client util-linux iproute2 "
-                  "postgresql-client redis-server)")
+            print(
+                f"bench: {tool} is missing (Debian: apt-get install wrk nghttp2-client util-linux iproute2 "
+                "postgresql-client redis-server)"
+            )
             return 1
     _raise_nofile()
     bench = Bench()
+    sections = {
+        "workers": lambda: [bench.run_workers(workers) for workers in (1, 2)],
+        "sweep": bench.sweep,
+        "invalidation": bench.invalidation_delay,
+        "tracing": bench.tracing_cost,
+        "connections": bench.many_connections,
+        "websockets": bench.websockets,
+    }
+    only = [name for name in os.environ.get("BENCH_ONLY", "").split(",") if name]
     try:
         print("seeding...", flush=True)
         bench.setup()
-        for workers in (1, 2):
-            print(f"{workers} worker(s)...", flush=True)
-            bench.run_workers(workers)
-        print("concurrency sweep and profile...", flush=True)
-        bench.sweep()
-        print("cache invalidation between instances...", flush=True)
-        bench.invalidation_delay()
-        print("tracing cost...", flush=True)
-        bench.tracing_cost()
-        print("10,000 connections...", flush=True)
-        bench.many_connections()
+        for name, run in sections.items():
+            if not only or name in only:
+                print(f"{name}...", flush=True)
+                run()
     finally:
         bench.teardown()
     bench.results["elapsed_seconds"] = time.time() - bench.started
+    if only:  # a partial run (trying the harness): print, leave the report alone
+        print(json.dumps(bench.results, indent=1, default=str))
+        return 0
     (HERE / "results.json").write_text(json.dumps(bench.results, indent=1, default=str))
     from report import write_report  # noqa: PLC0415 - matplotlib only when reporting
 
@@ -501,17 +773,38 @@ def main() -> int:
 
 
 def machine() -> dict[str, str]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    memory = next(line.split(":", 1)[1].strip() for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal"))
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory = next(
+        line.split(":", 1)[1].strip()
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
     versions = {}
-    for tool, args in (("wrk", ["wrk", "--version"]), ("h2load", ["h2load", "--version"]),
-                       ("postgres", ["psql", "--version"]), ("redis", ["redis-server", "--version"])):
+    for tool, args in (
+        ("wrk", ["wrk", "--version"]),
+        ("h2load", ["h2load", "--version"]),
+        ("postgres", ["psql", "--version"]),
+        ("redis", ["redis-server", "--version"]),
+    ):
         out = subprocess.run(args, capture_output=True, text=True)
-        versions[tool] = (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else "?"
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "memory": memory, "kernel": platform.release(),
-            "python": platform.python_version(), **versions}
+        versions[tool] = (
+            (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else "?"
+        )
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory": memory,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        **versions,
+    }
 
 
 if __name__ == "__main__":
