@@ -36,7 +36,7 @@ from halo.engagement.redis_store import RedisEngagementStore
 from halo.engagement.revocations import MemoryRevocationCache, RedisRevocationCache, RevocationCache
 from halo.engagement.store import EngagementStore
 from halo.engagement.throttle import ThrottleLimits, throttle_for
-from halo.middleware import access_log, compression, draining, headers, limits, request_id
+from halo.middleware import access_log, compression, draining, header_values, headers, limits, request_id
 from halo.middleware.auth import BearerAuth
 from halo.middleware.client_ip import ClientIpResolver
 from halo.middleware.cors import Cors
@@ -121,6 +121,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     error_handler = EnvelopeErrorHandler(unavailable=(DatabaseUnavailable, StoreUnavailable))
     # Every 401 passes the error handler, whichever layer refused (token, missing token, login).
     error_handler.on_unauthorized.append(metrics.record_auth_failure)
+    header_values.install()
     app = Sanic("halo", error_handler=error_handler, configure_logging=False)
     app.config.update(
         {
