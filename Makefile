@@ -66,14 +66,14 @@ migrate: $(STAMP) ## apply migrations to DATABASE_URL
 	$(BIN)/halo migrate
 
 lint: $(STAMP) ## ruff (lint and format), the layer contracts, mypy
-	$(BIN)/ruff check service tests migrations
-	$(BIN)/ruff format --check service tests migrations
+	$(BIN)/ruff check service tests migrations bench
+	$(BIN)/ruff format --check service tests migrations bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy service/halo
 
 format: $(STAMP) ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix service tests migrations
-	$(BIN)/ruff format service tests migrations
+	$(BIN)/ruff check --fix service tests migrations bench
+	$(BIN)/ruff format service tests migrations bench
 
 test: lint tools ## install, lint and run the whole suite against real PostgreSQL and Redis
 	$(BIN)/pytest
