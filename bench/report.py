@@ -75,6 +75,11 @@ def write_report(results: dict[str, Any], machine: dict[str, str]) -> None:
         "slow one on the same connection is not counted from its intended time."
     )
     add(
+        "- Target ratios: after the table's single pass, three rounds of back-to-back pairs (floor then "
+        "HALO detail, hello then `GET /api/v1`, 10 s each); the median pair decides. The machine is a shared "
+        "2-core VM whose speed drifts by tens of percent between measurements a minute apart."
+    )
+    add(
         "- Warm detail: random ids among the first 10,000 videos (5% are adult content and answer 404 to "
         "anonymous callers, which the error columns count as non-2xx); cold detail: random ids among all 100,000."
     )
@@ -97,10 +102,26 @@ def write_report(results: dict[str, Any], machine: dict[str, str]) -> None:
         live = data["live_during_logins"]
         detail_ratio = endpoints["detail_warm"]["rps"] / floor
         root_ratio = endpoints["api_root"]["rps"] / hello
+        paired = data.get("paired") or []
+        detail_pairs = sorted(row["detail_warm"] / row["ref_detail"] for row in paired)
+        root_pairs = sorted(row["api_root"] / row["ref_hello"] for row in paired)
+        detail_note = root_note = ""
+        if paired:  # the medians of back-to-back pairs decide; the single table run is shown beside
+            detail_note = (
+                f" (median of {len(paired)} back-to-back pairs: "
+                f"{', '.join(f'{r:.2f}' for r in detail_pairs)}; table above: {detail_ratio:.2f}×)"
+            )
+            root_note = (
+                f" (median of {len(paired)} back-to-back pairs: "
+                f"{', '.join(f'{r:.2f}' for r in root_pairs)}; table above: {root_ratio:.2f}×)"
+            )
+            detail_ratio = detail_pairs[len(detail_pairs) // 2]
+            root_ratio = root_pairs[len(root_pairs) // 2]
         add("| target | measured | |")
         add("| --- | --- | --- |")
         add(
-            f"| detail (warm) ≥ 1.5× the floor | {detail_ratio:.2f}× | {'met' if detail_ratio >= 1.5 else 'NOT met'} |"
+            f"| detail (warm) ≥ 1.5× the floor | {detail_ratio:.2f}×{detail_note} | "
+            f"{'met' if detail_ratio >= 1.5 else 'NOT met'} |"
         )
         add(
             f"| detail p99 ≤ 10 ms at half its saturation rate (open loop, {open_loop['rate']:,.0f} req/s) | "
@@ -119,7 +140,7 @@ def write_report(results: dict[str, Any], machine: dict[str, str]) -> None:
             f"p99 {floor_open['p99']:.2f} ms | |"
         )
         add(
-            f"| trivial JSON route through all middleware ≥ 0.6× hello | {root_ratio:.2f}× | "
+            f"| trivial JSON route through all middleware ≥ 0.6× hello | {root_ratio:.2f}×{root_note} | "
             f"{'met' if root_ratio >= 0.6 else 'NOT met'} |"
         )
         add(

@@ -54,6 +54,7 @@ VIDEOS = 20_000 if QUICK else 100_000
 USERS = 2_000 if QUICK else 10_000
 HOT_SET = 10_000  # "warm": random ids in the first 10k videos, all cached after a warm-up pass
 CONNECTIONS = 64
+PAIRED_ROUNDS = 1 if QUICK else 3  # back-to-back reference/HALO pairs for the target ratios
 
 
 # --- processes --------------------------------------------------------------------
@@ -433,6 +434,23 @@ class Bench:
                 flush=True,
             )
         results["endpoints"] = measured
+
+        # The ratios of the targets from back-to-back pairs: this machine's speed drifts between
+        # measurements a minute apart, and the table above measures each endpoint once.
+        by_name = {plan[0]: plan for plan in plans}
+        paired: list[dict[str, float]] = []
+        for _ in range(PAIRED_ROUNDS):
+            row = {}
+            for name in ("ref_detail", "detail_warm", "ref_hello", "api_root"):
+                _, url, script, env, connections = by_name[name]
+                row[name] = wrk(url, script, env=env, connections=connections, cpus=client_cpus)["rps"]
+            paired.append(row)
+            print(
+                f"  {workers}w paired: detail {row['detail_warm'] / row['ref_detail']:.2f}x floor, "
+                f"api_root {row['api_root'] / row['ref_hello']:.2f}x hello",
+                flush=True,
+            )
+        results["paired"] = paired
 
         # detail latency at half of its saturation throughput, open loop
         uris = [f"{halo.url}/api/v1/videos/{i}" for i in range(1, HOT_SET + 1, 7)]
