@@ -84,7 +84,7 @@ class RedisLink:
         except TimeoutError:
             # As when the single-server client's pool stays full: Redis is not keeping up,
             # so serve degraded (and fail fast) until the next probe. Nothing was sent.
-            self.failed(write=False)
+            self.failed(write=False, reason="no connection free in time")
             raise StoreUnavailable("no redis connection free in time") from None
         try:
             return await self._attempt(op, write=write)
@@ -95,12 +95,12 @@ class RedisLink:
         try:
             return await op()
         except REDIS_FAILURES as exc:
-            self.failed(write=write)
+            self.failed(write=write, reason=describe(exc))
             raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
 
-    def failed(self, *, write: bool) -> None:
+    def failed(self, *, write: bool, reason: str = "") -> None:
         if self.up:
-            log.warning("redis call failed; serving degraded until it answers again")
+            log.warning("redis call failed (%s); serving degraded until it answers", reason or "unknown")
         self.up = False
         self._was_down = True
         if write:
@@ -165,6 +165,12 @@ class RedisLink:
         started = loop.time()
         await self._bounded(self.client.ping, timeout)
         return loop.time() - started
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as one short line for a log: its type and message."""
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def link_for(settings: Settings) -> RedisLink:
