@@ -338,6 +338,14 @@ def test_values_schema_refuses_bad_values(tools: Tools, bad: str) -> None:
     assert "values don't meet the specifications of the schema" in result.stderr
 
 
+def test_redis_cluster_is_a_value_of_its_own(tools: Tools) -> None:
+    assert one(render(tools), "ConfigMap", "halo")["data"]["REDIS_CLUSTER"] == "false"
+    clustered = one(render(tools, set_values=["redis.cluster=true"]), "ConfigMap", "halo")["data"]
+    assert clustered["REDIS_CLUSTER"] == "true"
+    refused = helm_template(tools, set_values=["config.extra.REDIS_CLUSTER=true"], check=False)
+    assert refused.returncode != 0 and "managed by the chart" in refused.stderr
+
+
 def test_chart_managed_variables_cannot_be_overridden_through_extra(tools: Tools) -> None:
     result = helm_template(tools, set_values=["config.extra.WORKERS=8"], check=False)
     assert result.returncode != 0

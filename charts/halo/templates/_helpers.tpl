@@ -79,7 +79,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
 {{- end }}
 {{- range $name, $_ := .Values.config.extra }}
-{{- if has $name (list "PORT" "METRICS_PORT" "WORKERS" "DATABASE_URL" "REDIS_URL" "JWT_SECRET" "JWT_PREVIOUS_SECRETS" "DATABASE_POOL_MIN" "DATABASE_POOL_MAX" "REDIS_POOL_MAX" "SHUTDOWN_DELAY_SECONDS" "SHUTDOWN_TIMEOUT_SECONDS" "PROMETHEUS_MULTIPROC_DIR" "ENV" "LOG_LEVEL" "LOG_FORMAT") }}
+{{- if has $name (list "PORT" "METRICS_PORT" "WORKERS" "DATABASE_URL" "REDIS_URL" "JWT_SECRET" "JWT_PREVIOUS_SECRETS" "DATABASE_POOL_MIN" "DATABASE_POOL_MAX" "REDIS_POOL_MAX" "REDIS_CLUSTER" "SHUTDOWN_DELAY_SECONDS" "SHUTDOWN_TIMEOUT_SECONDS" "PROMETHEUS_MULTIPROC_DIR" "ENV" "LOG_LEVEL" "LOG_FORMAT") }}
 {{- fail (printf "config.extra.%s is managed by the chart; set it through its own value (see README)" $name) }}
 {{- end }}
 {{- end }}
@@ -95,6 +95,7 @@ WORKERS: {{ .Values.workers | quote }}
 DATABASE_POOL_MIN: {{ .Values.database.poolMin | quote }}
 DATABASE_POOL_MAX: {{ .Values.database.poolMax | quote }}
 REDIS_POOL_MAX: {{ .Values.redis.poolMax | quote }}
+REDIS_CLUSTER: {{ .Values.redis.cluster | quote }}
 SHUTDOWN_DELAY_SECONDS: {{ .Values.shutdown.delaySeconds | quote }}
 SHUTDOWN_TIMEOUT_SECONDS: {{ .Values.shutdown.timeoutSeconds | quote }}
 LOG_LEVEL: {{ .Values.config.logLevel | quote }}
