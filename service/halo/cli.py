@@ -100,6 +100,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
+    from halo import worker_signals
     from halo.app import create_app
 
     loader = AppLoader(factory=partial(create_app, settings))
@@ -137,6 +138,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         if workers == 1:
             Sanic.serve_single(primary=app)  # no worker manager: one process, less memory, no hop
         else:
+            worker_signals.install()
             Sanic.serve(primary=app, app_loader=loader)
     finally:
         if endpoint is not None:
