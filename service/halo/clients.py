@@ -72,6 +72,11 @@ def tortoise_config(settings: Settings, *, pool_max: int | None = None) -> dict[
     }
 
 
+# Pub/sub connections a worker keeps open (RedisEventBus, RedisLiveSignals): on a cluster they
+# are taken from a node's pool, beside the REDIS_POOL_MAX calls the worker's RedisLink lets through.
+CLUSTER_SUBSCRIBERS = 2
+
+
 def redis_client(settings: Settings) -> Redis | RedisCluster:
     """A pooled Redis client with bounded timeouts; one per worker."""
     assert settings.redis_url is not None
@@ -88,7 +93,11 @@ def redis_client(settings: Settings) -> Redis | RedisCluster:
         # `max_connections` is per node, and a full node pool fails instead of waiting,
         # so the worker's RedisLink keeps calls in flight under the same bound (link_for).
         # `retry` here is the cluster client's own: one more try after refreshing the slot map.
-        return RedisCluster.from_url(settings.redis_url, max_connections=settings.redis_pool_max, **common)
+        # Each subscriber (the event bus and the live signals) holds one connection of its node's pool
+        # for good: those come on top of the calls in flight.
+        return RedisCluster.from_url(
+            settings.redis_url, max_connections=settings.redis_pool_max + CLUSTER_SUBSCRIBERS, **common
+        )
     # A blocking pool: a burst beyond the bound waits briefly for a free connection instead of failing.
     pool = BlockingConnectionPool.from_url(
         settings.redis_url,

@@ -8,7 +8,7 @@ import pytest
 
 from halo.config import Settings
 from halo.engagement.link import StoreUnavailable, link_for
-from halo.engagement.redis_store import RedisEngagementStore
+from halo.engagement.redis_store import PENDING, RedisEngagementStore
 from tests.support.services import free_port
 
 
@@ -34,6 +34,33 @@ async def test_a_burst_beyond_the_pool_waits_for_a_connection_instead_of_failing
         node_pools = [len(node._connections) for node in link.client.get_nodes()]
         assert max(node_pools) <= 4, node_pools
     finally:
+        await link.client.aclose()
+
+
+async def test_a_burst_still_fits_beside_the_workers_subscriptions_on_the_same_node(
+    redis_cluster_url: str,
+) -> None:
+    # A worker's two subscribers (event bus, live signals) each hold a connection of some node's
+    # pool for good; at worst both sit on the node that serves the view batches.
+    link = link_for(
+        Settings(env="development", redis_url=redis_cluster_url, redis_cluster=True, redis_pool_max=2)
+    )
+    subscribers = []
+    try:
+        assert await link.probe()
+        store = RedisEngagementStore(link)
+        views_node = link.client.get_node_from_key(PENDING)
+        for channel in ("halo:test:events", "halo:test:live"):
+            pubsub = link.client.pubsub(node=views_node)
+            await pubsub.subscribe(channel)
+            subscribers.append(pubsub)
+        video = 8_000_000_000 + free_port()
+        await asyncio.gather(*(store.add_view(video) for _ in range(100)))
+        assert link.up
+        assert (await store.read([video]))[video].views.beyond(0) == 100
+    finally:
+        for pubsub in subscribers:
+            await pubsub.aclose()
         await link.client.aclose()
 
 
