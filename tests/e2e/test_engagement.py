@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
 import httpx
 
 from tests.e2e.conftest import assert_envelope, create_video, eventually, register
 from tests.support.server import RunningServer
-
-
-async def _db_value(database_url: str, sql: str, *args: object) -> object:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return await conn.fetchval(sql, *args)
-    finally:
-        await conn.close()
+from tests.support.services import db_value
 
 
 async def test_view_answers_202_with_the_running_count(client: httpx.AsyncClient) -> None:
@@ -40,7 +32,7 @@ async def test_200_concurrent_views_add_exactly_200_after_the_flush(
 
         async def durable() -> object:
             return (
-                await _db_value(database_url, "SELECT view_count FROM videos WHERE id = $1", video["id"])
+                await db_value(database_url, "SELECT view_count FROM videos WHERE id = $1", video["id"])
                 == 200
             )
 
@@ -83,7 +75,7 @@ async def test_50_concurrent_likes_from_10_users_count_10(server: RunningServer,
         assert {r.status_code for r in responses} == {200}
         assert max(r.json()["like_count"] for r in responses) == 10
         assert (
-            await _db_value(database_url, "SELECT count(*) FROM likes WHERE video_id = $1", video["id"]) == 10
+            await db_value(database_url, "SELECT count(*) FROM likes WHERE video_id = $1", video["id"]) == 10
         )
         for _ in range(4):  # both workers agree
             async with httpx.AsyncClient(base_url=server.url) as fresh:

@@ -17,7 +17,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
-import asyncpg
 import httpx
 import pytest
 
@@ -87,14 +86,6 @@ def own_postgres() -> Iterator[services.ThrowawayPostgres]:
     server.destroy()
 
 
-async def _count(database_url: str, sql: str, *args: object) -> int:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return int(await conn.fetchval(sql, *args))
-    finally:
-        await conn.close()
-
-
 async def test_redis_killed_and_restarted_under_load(
     database_url: str, throwaway_redis: services.ThrowawayRedis
 ) -> None:
@@ -148,11 +139,13 @@ async def test_redis_killed_and_restarted_under_load(
             assert traffic.codes("view") <= {202, 503} and 503 in traffic.codes("view")
             assert not any(code >= 500 and code != 503 for _, code in traffic.statuses)
             # nothing acknowledged is lost, and the counts are right again without a restart
-            assert await _count(database_url, "SELECT count(*) FROM likes WHERE video_id = $1", vid) == len(
-                liked
-            )
+            assert await services.db_value(
+                database_url, "SELECT count(*) FROM likes WHERE video_id = $1", vid
+            ) == len(liked)
             assert (
-                await _count(database_url, "SELECT count(*) FROM comments WHERE video_id = $1", vid)
+                await services.db_value(
+                    database_url, "SELECT count(*) FROM comments WHERE video_id = $1", vid
+                )
                 == comments_acknowledged
             )
 
@@ -250,7 +243,8 @@ async def test_sigterm_under_load_loses_no_acknowledged_view(database_url: str, 
     assert traffic.codes("view") <= {202, -1}  # refused connections once closed, never errors
     assert acknowledged > 0
     assert (
-        await _count(database_url, "SELECT view_count FROM videos WHERE id = $1", video["id"]) == acknowledged
+        await services.db_value(database_url, "SELECT view_count FROM videos WHERE id = $1", video["id"])
+        == acknowledged
     )
 
 

@@ -6,22 +6,14 @@ import asyncio
 import time
 from collections import Counter
 
-import asyncpg
 import pytest
 
 from tests.e2e.conftest import create_video, eventually, register, unique
 from tests.scale.conftest import report
 from tests.support.fleet import Fleet
+from tests.support.services import db_value
 
 pytestmark = pytest.mark.scale
-
-
-async def _db_value(database_url: str, sql: str, *args: object) -> object:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return await conn.fetchval(sql, *args)
-    finally:
-        await conn.close()
 
 
 async def test_a_token_issued_by_one_instance_works_on_the_others_until_logout(fleet: Fleet) -> None:
@@ -133,12 +125,12 @@ async def test_writes_sent_to_different_instances_add_up_exactly(fleet: Fleet, d
         started = time.monotonic()
 
         async def flushed() -> bool:
-            return await _db_value(database_url, "SELECT view_count FROM videos WHERE id = $1", vid) == 150
+            return await db_value(database_url, "SELECT view_count FROM videos WHERE id = $1", vid) == 150
 
         assert await eventually(flushed, timeout=15)
         report(
             f"all 150 views in PostgreSQL {time.monotonic() - started:.2f} s after the detail checks (flush every 0.5 s)"
         )
-        assert await _db_value(database_url, "SELECT count(*) FROM likes WHERE video_id = $1", vid) == 18
-        assert await _db_value(database_url, "SELECT count(*) FROM comments WHERE video_id = $1", vid) == 12
+        assert await db_value(database_url, "SELECT count(*) FROM likes WHERE video_id = $1", vid) == 18
+        assert await db_value(database_url, "SELECT count(*) FROM comments WHERE video_id = $1", vid) == 12
         report(f"requests of the exactness test served per instance: {dict(sorted(served.items()))}")

@@ -148,6 +148,17 @@ def with_database(server_url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+async def db_value(database_url: str, sql: str, *args: object) -> object:
+    """One value read straight from PostgreSQL (what the service stored, not what it answers)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
 async def create_database(server_url: str) -> str:
     import asyncpg
 
