@@ -95,8 +95,13 @@ class RedisLink:
         try:
             return await op()
         except REDIS_FAILURES as exc:
-            self.failed(write=write, reason=describe(exc))
-            raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
+            raise self.call_failed(exc, write=write) from exc
+
+    def call_failed(self, exc: BaseException, *, write: bool) -> StoreUnavailable:
+        """Record a failed call (degraded until the next probe) and return the error to raise."""
+        message = str(exc)
+        self.failed(write=write, reason=f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
+        return StoreUnavailable(message or type(exc).__name__)
 
     def failed(self, *, write: bool, reason: str = "") -> None:
         if self.up:
@@ -165,12 +170,6 @@ class RedisLink:
         started = loop.time()
         await self._bounded(self.client.ping, timeout)
         return loop.time() - started
-
-
-def describe(exc: BaseException) -> str:
-    """An exception as one short line for a log: its type and message."""
-    message = str(exc)
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def link_for(settings: Settings) -> RedisLink:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
-from halo.engagement.link import REDIS_FAILURES, RedisLink, StoreUnavailable, describe
+from halo.engagement.link import REDIS_FAILURES, RedisLink, StoreUnavailable
 from halo.engagement.live import live_channel
 from halo.engagement.store import (
     COUNTERS_TTL_SECONDS,
@@ -288,8 +288,7 @@ class RedisEngagementStore:
                 await self._load_scripts(loads)
                 return await self._call(link.client, name, keys, args)
         except REDIS_FAILURES as exc:
-            link.failed(write=write, reason=describe(exc))
-            raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
+            raise link.call_failed(exc, write=write) from exc
 
     async def _load_scripts(self, loads_seen: int) -> None:
         """Load the scripts once for every call that found them missing, not once per call:
