@@ -37,12 +37,16 @@ def unique(prefix: str = "u") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
-async def redis_link(request: pytest.FixtureRequest, **settings: object) -> RedisLink:
-    """A probed link for a parametrised fixture: `redis` (the run's key space) or `cluster`.
+async def redis_link(
+    request: pytest.FixtureRequest, kind: str | None = None, **settings: object
+) -> RedisLink:
+    """A probed link of `kind` (by default the parametrised fixture's): `redis` (the run's key
+    space) or `cluster`.
 
     Built by `link_for`, as the service builds it; the cluster is started on first use only.
     """
-    cluster = request.param == "cluster"
+    kind = kind or request.param
+    cluster = kind == "cluster"
     url = request.getfixturevalue("redis_cluster_url" if cluster else "redis_url")
     link = link_for(
         Settings(
@@ -53,5 +57,5 @@ async def redis_link(request: pytest.FixtureRequest, **settings: object) -> Redi
             **settings,
         )  # type: ignore[arg-type]
     )
-    assert await link.probe(), f"{request.param} is not answering"
+    assert await link.probe(), f"{kind} is not answering"
     return link

@@ -142,3 +142,55 @@ async def test_forgotten_video_refuses_late_writes(store: EngagementStore) -> No
         await store.heartbeat(video, "a:watcher-01", 30)
     await store.cache_counters([(video, Counters(2, 2, 2))])
     assert (await store.read([video]))[video].counters is None
+
+
+async def test_reads_asked_for_at_once_each_get_their_own_videos(store: EngagementStore) -> None:
+    videos = [new_id() for _ in range(6)]
+    for n, video in enumerate(videos):
+        await store.cache_counters([(video, Counters(likes=n, comments=10 + n, version=1))])
+        for _ in range(n):
+            await store.add_view(video)
+
+    results = await asyncio.gather(*(store.read([video]) for video in videos), store.read(videos[:2]))
+
+    for n, video in enumerate(videos):
+        snapshot = results[n][video]
+        assert snapshot.counters == Counters(n, 10 + n, 1)
+        assert snapshot.views.beyond(0) == n
+    assert [results[-1][video].views.beyond(0) for video in videos[:2]] == [0, 1]
+
+
+@pytest.mark.parametrize("redis_kind", ["redis", "cluster"])
+async def test_reads_asked_for_at_once_go_to_redis_together(
+    redis_kind: str, request: pytest.FixtureRequest
+) -> None:
+    """Dozens of detail requests in flight cost one script call between them, not one each."""
+    link = await redis_link(request, redis_kind)
+    store = RedisEngagementStore(link)
+    calls: list[tuple[object, ...]] = []
+    client = link.client
+    send = client.execute_command if redis_kind == "redis" else None
+
+    async def counted(*args: object, **options: object) -> object:
+        calls.append(args)
+        assert send is not None
+        return await send(*args, **options)
+
+    try:
+        videos = [new_id() for _ in range(40)]
+        if redis_kind == "redis":
+            client.execute_command = counted
+        else:  # the cluster reads per slot in one pipeline: count the pipelines sent
+            pipeline = client.pipeline
+
+            def counted_pipeline(*args: object, **options: object) -> object:
+                calls.append(("pipeline",))
+                return pipeline(*args, **options)
+
+            client.pipeline = counted_pipeline
+        results = await asyncio.gather(*(store.read([video]) for video in videos))
+    finally:
+        await link.client.aclose()
+
+    assert len(calls) == 1, calls
+    assert all(results[n][video].live_viewers == 0 for n, video in enumerate(videos))

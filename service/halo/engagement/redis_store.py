@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
+from halo.engagement.coalesce import ReadCoalescer
 from halo.engagement.link import REDIS_FAILURES, RedisLink, StoreUnavailable
 from halo.engagement.live import live_channel
 from halo.engagement.store import (
@@ -259,6 +260,7 @@ class RedisEngagementStore:
         self._retention_ms = int(batch_retention_seconds * 1000)
         self._loads = 0  # times this store has loaded its scripts
         self._loading = asyncio.Lock()
+        self._reads: ReadCoalescer[int, Snapshot] = ReadCoalescer(self._read_now)
 
     async def _run(self, op: Callable[[], Awaitable[T]], *, write: bool) -> T:
         """Scripts run by SHA (one round trip); after a Redis restart they are loaded again."""
@@ -306,9 +308,13 @@ class RedisEngagementStore:
         # It also skips evalsha()'s deprecated-argument wrapper, 4% of the warm detail path.
         return target.execute_command("EVALSHA", SHAS[name], len(keys), *keys, *args)
 
-    async def read(self, video_ids: Sequence[int]) -> dict[int, Snapshot]:
+    async def read(self, video_ids: Sequence[int]) -> Mapping[int, Snapshot]:
+        """Snapshots of at least `video_ids`: reads asked for together share one call (coalesce.py)."""
         if not video_ids:
             return {}
+        return await self._reads.read(video_ids)
+
+    async def _read_now(self, video_ids: Sequence[int]) -> dict[int, Snapshot]:
         epoch = self._link.epoch
         if self._cluster:
             raw_videos, pending, batches = await self._run(lambda: self._read_by_slot(video_ids), write=False)

@@ -18,7 +18,7 @@ a dict in this process for the embedded default.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -64,8 +64,8 @@ class VideoGone(Exception):
 
 
 class EngagementStore(Protocol):
-    async def read(self, video_ids: Sequence[int]) -> dict[int, Snapshot]:
-        """Everything cached about these videos, in one round trip."""
+    async def read(self, video_ids: Sequence[int]) -> Mapping[int, Snapshot]:
+        """Everything cached about these videos (and maybe others), in one round trip."""
 
     async def cache_counters(self, items: Sequence[tuple[int, Counters]]) -> None:
         """Remember durable counters unless a newer version is cached or the video is gone."""

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -296,7 +297,7 @@ class VideoService:
             raise Forbidden("only the owner may change this video")
         return video
 
-    async def _read(self, video_ids: list[int]) -> dict[int, Snapshot] | None:
+    async def _read(self, video_ids: list[int]) -> Mapping[int, Snapshot] | None:
         try:
             return await self._store.read(video_ids)
         except StoreUnavailable:
@@ -307,7 +308,7 @@ class VideoService:
         return await self._merge(videos, snapshots), snapshots is None
 
     async def _merge(
-        self, videos: list[VideoRow], snapshots: dict[int, Snapshot] | None, *, rows_are_fresh: bool = True
+        self, videos: list[VideoRow], snapshots: Mapping[int, Snapshot] | None, *, rows_are_fresh: bool = True
     ) -> list[VideoView]:
         """Rows and Redis snapshots into videos with engagement. A row from this worker's cache may
         hold old counters: when Redis has none to offer, the counters are read again from PostgreSQL."""
@@ -331,7 +332,9 @@ class VideoService:
                 await self._store.cache_counters(stale)
         return views
 
-    async def _fresh_counters(self, videos: list[VideoRow], snapshots: dict[int, Snapshot]) -> list[VideoRow]:
+    async def _fresh_counters(
+        self, videos: list[VideoRow], snapshots: Mapping[int, Snapshot]
+    ) -> list[VideoRow]:
         fresh = []
         for video in videos:
             if snapshots[video.id].counters is None:  # e.g. Redis restarted empty, or a new epoch
