@@ -285,7 +285,7 @@ def _install_middleware(
         compression.gzip_response,
         draining.close_connection_when_draining,
         headers.caching_and_security_headers,
-        cors.headers,
+        *([cors.headers] if cors.enabled else []),
         rate_limit.headers,
         request_id.echo_request_id,
     ]

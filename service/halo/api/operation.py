@@ -58,6 +58,11 @@ def operation(
     )
 
     def decorate(handler: Handler) -> Handler:
+        if auth != "required" and body is None and query is None:
+            # Nothing to check before the handler runs: it is its own route handler.
+            setattr(handler, ATTRIBUTE, spec)
+            return handler
+
         @functools.wraps(handler)
         async def wrapper(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse | None:
             if auth == "required" and request.ctx.principal is None:

@@ -30,30 +30,34 @@ class RateLimitMiddleware:
         self.on_limited: list[Callable[[Request], None]] = []  # metrics
 
     def check(self, request: Request) -> Awaitable[None] | None:
+        ctx = request.ctx
         if request.path in EXEMPT_PATHS:
-            request.ctx.rate_limit = None
+            ctx.rate_limit = None
             return None
         if self._local is not None:
-            self._decide(request, self._local.hit(request.ctx.client_ip))
+            decision = ctx.rate_limit = self._local.hit(ctx.client_ip)
+            if not decision.allowed:
+                self._refuse(request, decision)
             return None
         return self._check_shared(request)
 
     async def _check_shared(self, request: Request) -> None:
-        self._decide(request, await self._limiter.hit(request.ctx.client_ip))
-
-    def _decide(self, request: Request, decision: Decision) -> None:
-        request.ctx.rate_limit = decision
+        decision = request.ctx.rate_limit = await self._limiter.hit(request.ctx.client_ip)
         if not decision.allowed:
-            for callback in self.on_limited:
-                callback(request)
-            raise RateLimited(decision.retry_after)
+            self._refuse(request, decision)
+
+    def _refuse(self, request: Request, decision: Decision) -> None:
+        for callback in self.on_limited:
+            callback(request)
+        raise RateLimited(decision.retry_after)
 
     @staticmethod
     def headers(request: Request, response: HTTPResponse) -> None:
         decision: Decision | None = getattr(request.ctx, "rate_limit", None)
         if decision is None:
             return
-        response.headers["RateLimit-Limit"] = str(decision.limit)
-        response.headers["RateLimit-Remaining"] = str(decision.remaining)
+        headers = response.headers
+        headers["RateLimit-Limit"] = str(decision.limit)
+        headers["RateLimit-Remaining"] = str(decision.remaining)
         if not decision.allowed:
             response.headers["Retry-After"] = str(decision.retry_after)

@@ -13,6 +13,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +36,7 @@ class ContextFilter(logging.Filter):
 
 
 _second: tuple[int, str] = (-1, "")
+_MILLISECONDS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 def utc_timestamp(created: float) -> str:
@@ -43,7 +45,7 @@ def utc_timestamp(created: float) -> str:
     whole = int(created)
     if _second[0] != whole:
         _second = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
-    return f"{_second[1]}.{int((created - whole) * 1000):03d}Z"
+    return _second[1] + _MILLISECONDS[int((created - whole) * 1000)]
 
 
 class JsonFormatter(logging.Formatter):
@@ -137,14 +139,14 @@ class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self.flush()
 
 
-def write_json_line(logger: logging.Logger, level: int, message: str, fields: dict[str, Any]) -> None:
-    """Log one JSON line, straight to the stream when the logger ends in our own JSON handler and
-    nothing else: the same line `JsonFormatter` makes, without building a LogRecord (the access log
-    writes one per request). Anything else (text format, extra handlers) goes through `logging`."""
-    if not logger.isEnabledFor(level):
-        return
-    root = logging.getLogger()
-    handlers = root.handlers
+_LEVEL_NAMES = {level: logging.getLevelName(level).lower() for level in (10, 20, 30, 40, 50)}
+
+
+def json_sink(logger: logging.Logger) -> Callable[[str], None] | None:
+    """Where a finished JSON line for `logger` may go as it is: the `add_line` of our own JSON
+    handler when the logger ends there and nowhere else; None when lines must go through `logging`
+    (text format, other handlers, filters)."""
+    handlers = logging.root.handlers
     if (
         len(handlers) == 1
         and type(handlers[0]) is BufferedStreamHandler
@@ -153,22 +155,34 @@ def write_json_line(logger: logging.Logger, level: int, message: str, fields: di
         and logger.propagate
         and not logger.filters
     ):
-        entry: dict[str, object] = {
-            "ts": utc_timestamp(time.time()),
-            "level": logging.getLevelName(level).lower(),
-            "logger": logger.name,
-            "message": message,
-        }
-        entry.update(fields)
-        if entry.get("request_id") is None:
-            entry["request_id"] = request_id_var.get()
-        trace_id = trace_id_var.get()
-        if trace_id is not None:
-            entry.setdefault("trace_id", trace_id)
-        line = orjson.dumps({k: v for k, v in entry.items() if v is not None}, default=str).decode() + "\n"
-        handlers[0].add_line(line)  # type: ignore[attr-defined]
+        return handlers[0].add_line  # type: ignore[attr-defined]
+    return None
+
+
+def write_json_line(logger: logging.Logger, level: int, message: str, fields: dict[str, Any]) -> None:
+    """Log one JSON line, straight to the stream when `json_sink` allows: the same line
+    `JsonFormatter` makes, without building a LogRecord. Otherwise through `logging`."""
+    if not logger.isEnabledFor(level):
         return
-    logger.log(level, message, extra=fields)
+    sink = json_sink(logger)
+    if sink is None:
+        logger.log(level, message, extra=fields)
+        return
+    entry: dict[str, object] = {
+        "ts": utc_timestamp(time.time()),
+        "level": _LEVEL_NAMES.get(level) or logging.getLevelName(level).lower(),
+        "logger": logger.name,
+        "message": message,
+        **fields,
+    }
+    if entry.get("request_id") is None:
+        entry["request_id"] = request_id_var.get()
+    trace_id = trace_id_var.get()
+    if trace_id is not None:
+        entry.setdefault("trace_id", trace_id)
+    if None in entry.values():
+        entry = {key: value for key, value in entry.items() if value is not None}
+    sink(orjson.dumps(entry, default=str, option=orjson.OPT_APPEND_NEWLINE).decode())
 
 
 def configure_logging(level: str, fmt: str) -> None:
