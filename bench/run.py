@@ -54,7 +54,8 @@ VIDEOS = 20_000 if QUICK else 100_000
 USERS = 2_000 if QUICK else 10_000
 HOT_SET = 10_000  # "warm": random ids in the first 10k videos, all cached after a warm-up pass
 CONNECTIONS = 64
-PAIRED_ROUNDS = 1 if QUICK else 3  # back-to-back reference/HALO pairs for the target ratios
+PAIRED_ROUNDS = 1 if QUICK else 5  # back-to-back reference/HALO pairs for the target ratios
+PAIRED_SECONDS = min(SECONDS, 6)  # each side of a pair: shorter runs, more of them, less drift inside one
 
 
 # --- processes --------------------------------------------------------------------
@@ -443,7 +444,9 @@ class Bench:
             row = {}
             for name in ("ref_detail", "detail_warm", "ref_hello", "api_root"):
                 _, url, script, env, connections = by_name[name]
-                row[name] = wrk(url, script, env=env, connections=connections, cpus=client_cpus)["rps"]
+                row[name] = wrk(
+                    url, script, env=env, connections=connections, seconds=PAIRED_SECONDS, cpus=client_cpus
+                )["rps"]
             paired.append(row)
             print(
                 f"  {workers}w paired: detail {row['detail_warm'] / row['ref_detail']:.2f}x floor, "
