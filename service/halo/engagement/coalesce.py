@@ -2,13 +2,13 @@
 
 Under load a worker has dozens of requests in flight, and most of them want
 engagement counts for one video. Sent one by one, each pays a pool checkout,
-a timeout, a write, a read and a parse, in Python, for a few bytes of answer;
-most of a warm detail request's time went there. Coalesced, the requests
-whose handlers reach the store in the same turn share one script call: the
-batch is sent at the start of the next turn (`call_soon`), so a lone request
-waits for nothing but that. What each caller gets is what a call of its own,
-sent at that moment, would have returned: the batch leaves after every
-caller in it asked, so a caller's own earlier writes are in it.
+a timeout, a write, a read and a parse, in Python, for a few bytes of answer:
+about a quarter of a warm detail request's time (py-spy). Coalesced, the
+requests whose handlers reach the store in the same turn share one script
+call: the batch is sent at the start of the next turn (`call_soon`), so a
+lone request waits for nothing but that. What each caller gets is what a
+call of its own, sent at that moment, would have returned: the batch leaves
+after every caller in it asked, so a caller's own earlier writes are in it.
 """
 
 from __future__ import annotations
