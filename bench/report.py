@@ -79,8 +79,9 @@ def write_report(results: dict[str, Any], machine: dict[str, str]) -> None:
         "slow one on the same connection is not counted from its intended time."
     )
     add(
-        "- Target ratios: after the table's single pass, five rounds of back-to-back pairs (floor then "
-        "HALO detail, hello then `GET /api/v1`, 6 s each); the median pair decides. The machine is a shared "
+        "- Target ratios: after the table's single pass, six rounds of back-to-back pairs (floor and HALO "
+        "detail, hello and `GET /api/v1`, 6 s each; the reference first in even rounds, HALO first in odd "
+        "ones, so that a drift within a pair favours neither); the median pair decides. The machine is a shared "
         "2-core VM whose speed drifts by tens of percent between measurements a minute apart. Changes to "
         "the trivial route were judged by instructions a request instead (valgrind's callgrind on the "
         "serving process, counters zeroed after a warm-up, `wrk -c16` for 10 s, idle background subtracted), "

@@ -54,7 +54,7 @@ VIDEOS = 20_000 if QUICK else 100_000
 USERS = 2_000 if QUICK else 10_000
 HOT_SET = 10_000  # "warm": random ids in the first 10k videos, all cached after a warm-up pass
 CONNECTIONS = 64
-PAIRED_ROUNDS = 1 if QUICK else 5  # back-to-back reference/HALO pairs for the target ratios
+PAIRED_ROUNDS = 1 if QUICK else 6  # back-to-back reference/HALO pairs for the target ratios
 PAIRED_SECONDS = min(SECONDS, 6)  # each side of a pair: shorter runs, more of them, less drift inside one
 
 
@@ -440,9 +440,14 @@ class Bench:
         # measurements a minute apart, and the table above measures each endpoint once.
         by_name = {plan[0]: plan for plan in plans}
         paired: list[dict[str, float]] = []
-        for _ in range(PAIRED_ROUNDS):
+        for round_number in range(PAIRED_ROUNDS):
             row = {}
-            for name in ("ref_detail", "detail_warm", "ref_hello", "api_root"):
+            # Reference first in even rounds, HALO first in odd ones: a drift of the machine's
+            # speed during a pair favours each side equally often.
+            order = ("ref_detail", "detail_warm", "ref_hello", "api_root")
+            if round_number % 2:
+                order = ("detail_warm", "ref_detail", "api_root", "ref_hello")
+            for name in order:
                 _, url, script, env, connections = by_name[name]
                 row[name] = wrk(
                     url, script, env=env, connections=connections, seconds=PAIRED_SECONDS, cpus=client_cpus

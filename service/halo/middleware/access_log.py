@@ -3,10 +3,10 @@
 It is written on every request, so its usual form is put together from
 pieces made once: the part that depends only on the method and the route is
 kept per (method, route), each client address is escaped once, and the
-duration is formatted from an integer.
-The line is the same JSON as `write_json_line` makes (a unit test compares
-them). Anything unusual (an unknown method, no request id, text logs, a
-trace id) takes the general path.
+duration is formatted from an integer. The line is the same JSON as
+`write_json_line` makes (tests/unit/test_access_log.py compares them).
+Anything unusual (an unknown method, no request id, text logs, a trace id)
+takes the general path.
 """
 
 from __future__ import annotations
