@@ -1,9 +1,9 @@
-"""Integration tests talk to the run's real PostgreSQL database and Redis key space."""
+"""Integration tests talk to the run's real PostgreSQL database and a Redis key space of their own."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from redis.asyncio import Redis
@@ -11,6 +11,22 @@ from redis.asyncio import Redis
 from halo import database
 from halo.config import Settings
 from halo.engagement.link import RedisLink, link_for
+from tests.support import services
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_owner: str) -> Iterator[str]:
+    """A Redis database index apart from the run's main one. The end-to-end servers live for the
+    whole session on that one, and their view flushers claim every pending view there twice a
+    second: a test here that counts the views it claimed would lose some to them."""
+    owner = f"{redis_owner}:integration"
+    base, throwaway = services.redis_base_url()
+    assert base is not None
+    url = services.claim_redis_database(base, owner)
+    yield url
+    services.release_redis_database(url, owner)
+    if throwaway is not None:
+        throwaway.stop()
 
 
 @pytest.fixture(scope="session")
