@@ -14,17 +14,12 @@ from tests.support import services
 RUN_ID = uuid.uuid4().hex
 
 
-def _unavailable(message: str) -> None:
-    # Under CI a missing service is a failure, never a skip.
-    pytest.exit(f"test services unavailable: {message}", returncode=3)
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     try:
         url, throwaway = services.postgres_server_url()
     except (services.ServiceUnavailable, OSError) as exc:
-        _unavailable(str(exc))
+        services.unavailable(str(exc))
         raise
     yield url
     if throwaway is not None:
@@ -45,17 +40,7 @@ async def database_url(postgres_server: str) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    try:
-        base, throwaway = services.redis_base_url()
-    except (services.ServiceUnavailable, OSError) as exc:
-        _unavailable(str(exc))
-        raise
-    assert base is not None
-    url = services.claim_redis_database(base, RUN_ID)
-    yield url
-    services.release_redis_database(url, RUN_ID)
-    if throwaway is not None:
-        throwaway.stop()
+    yield from services.redis_database(RUN_ID)
 
 
 @pytest.fixture(scope="session")

@@ -19,14 +19,7 @@ def redis_url(redis_owner: str) -> Iterator[str]:
     """A Redis database index apart from the run's main one. The end-to-end servers live for the
     whole session on that one, and their view flushers claim every pending view there twice a
     second: a test here that counts the views it claimed would lose some to them."""
-    owner = f"{redis_owner}:integration"
-    base, throwaway = services.redis_base_url()
-    assert base is not None
-    url = services.claim_redis_database(base, owner)
-    yield url
-    services.release_redis_database(url, owner)
-    if throwaway is not None:
-        throwaway.stop()
+    yield from services.redis_database(f"{redis_owner}:integration")
 
 
 @pytest.fixture(scope="session")

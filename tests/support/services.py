@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -310,6 +311,29 @@ def redis_base_url() -> tuple[str | None, ThrowawayRedis | None]:
         return "redis://127.0.0.1:6379", None
     server = ThrowawayRedis().start()
     return urlunsplit(urlsplit(server.url)._replace(path="")), server
+
+
+def unavailable(message: str) -> None:
+    """Stop the run: under CI a missing service is a failure, never a skip."""
+    import pytest
+
+    pytest.exit(f"test services unavailable: {message}", returncode=3)
+
+
+def redis_database(owner: str) -> Iterator[str]:
+    """A session fixture's body: a Redis database index of `owner`'s own, emptied before and after,
+    on the local server (or a throwaway one when none runs)."""
+    try:
+        base, throwaway = redis_base_url()
+    except (ServiceUnavailable, OSError) as exc:
+        unavailable(str(exc))
+        raise
+    assert base is not None
+    url = claim_redis_database(base, owner)
+    yield url
+    release_redis_database(url, owner)
+    if throwaway is not None:
+        throwaway.stop()
 
 
 def claim_redis_database(base_url: str, owner: str) -> str:
