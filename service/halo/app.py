@@ -148,7 +148,9 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     # closes them itself with 1001, after SHUTDOWN_DELAY_SECONDS, in `start_draining`.
     app.websocket_enabled = True
 
-    hasher = PasswordHasher(settings.bcrypt_rounds, threads=settings.effective_bcrypt_threads)
+    hasher = PasswordHasher(
+        settings.bcrypt_rounds, threads=settings.effective_bcrypt_threads, niceness=settings.bcrypt_niceness
+    )
     link = link_for(settings) if settings.redis_url else None
     if link is not None:
         link.on_error(metrics.record_redis_error)

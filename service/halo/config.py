@@ -97,6 +97,7 @@ class Settings(BaseSettings):
 
     bcrypt_rounds: int = Field(12, ge=4, le=31)
     bcrypt_threads: int | None = Field(None, ge=1, le=64)
+    bcrypt_niceness: int = Field(10, ge=0, le=19)
 
     rate_limit_rps: float = Field(1000.0, gt=0)
     rate_limit_burst: int = Field(2000, ge=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 
 import bcrypt
@@ -85,3 +86,41 @@ async def test_loop_stays_responsive_while_hashing() -> None:
     await asyncio.gather(*(hasher.hash("password1") for _ in range(4)))
     task.cancel()
     assert ticks > 5  # the loop kept turning while bcrypt worked in threads
+
+
+async def test_hashing_threads_run_at_a_lower_cpu_priority_than_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[int] = []
+    real = bcrypt.hashpw
+
+    def spy(password: bytes, salt: bytes) -> bytes:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return real(password, salt)
+
+    monkeypatch.setattr(passwords.bcrypt, "hashpw", spy)
+    loop_niceness = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    hasher = PasswordHasher(4, threads=2, niceness=7)
+    try:
+        await asyncio.gather(*(hasher.hash("password1") for _ in range(4)))
+    finally:
+        hasher.close()
+    assert seen and all(n == min(19, loop_niceness + 7) for n in seen)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_niceness  # the loop's own is untouched
+
+
+async def test_niceness_zero_keeps_the_loops_priority(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+    real = bcrypt.hashpw
+
+    def spy(password: bytes, salt: bytes) -> bytes:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return real(password, salt)
+
+    monkeypatch.setattr(passwords.bcrypt, "hashpw", spy)
+    hasher = PasswordHasher(4, threads=1, niceness=0)
+    try:
+        await hasher.hash("password1")
+    finally:
+        hasher.close()
+    assert seen == [os.getpriority(os.PRIO_PROCESS, threading.get_native_id())]
