@@ -199,13 +199,25 @@ def fill_caches(url: str, workers: int, cpus: str | None, env: dict[str, str] | 
 
 
 def h2load_open_loop(
-    uris: list[str], rate: float, seconds: int, connections: int = 32, cpus: str | None = None
+    uris: list[str],
+    rate: float,
+    seconds: int,
+    connections: int = 32,
+    cpus: str | None = None,
+    staggered: bool = True,
 ) -> dict[str, float]:
-    """Constant request rate (open loop); percentiles from h2load's per-request log."""
+    """Constant request rate (open loop); percentiles from h2load's per-request log.
+
+    `--rps` is per connection, and h2load starts a connection's timer when it connects: with every
+    connection made at once, the load arrives as bursts of one request per connection. Staggered
+    (the default), one connection is made every millisecond (`-r 1 --rate-period 1ms`, with `-n`
+    in place of `-D`, which h2load does not allow beside `-r`), so the connections' ticks fall at
+    different moments and the arrivals approach a constant rate."""
     with tempfile.TemporaryDirectory() as tmp:
         inputs, log = Path(tmp) / "uris", Path(tmp) / "log"
         inputs.write_text("\n".join(uris) + "\n")
         per_connection = max(1, round(rate / connections))
+        length = ["-r", "1", "--rate-period", "1ms", "-n", str(per_connection * connections * seconds)]
         command = (["taskset", "-c", cpus] if cpus else []) + [
             "h2load",
             "--h1",
@@ -215,8 +227,7 @@ def h2load_open_loop(
             "1",
             "--rps",
             str(per_connection),
-            "-D",
-            str(seconds),
+            *(length if staggered else ["-D", str(seconds)]),
             "-i",
             str(inputs),
             "--log-file",
@@ -228,6 +239,8 @@ def h2load_open_loop(
     ok = sum(1 for row in rows if row[1].startswith("2"))
     return {
         "rate": per_connection * connections,
+        "connections": connections,
+        "staggered": staggered,
         "requests": len(rows),
         "ok": ok,
         "p50": percentile(durations, 50),
@@ -464,10 +477,9 @@ class Bench:
         uris = [f"{halo.url}/api/v1/videos/{i}" for i in range(1, HOT_SET + 1, 7)]
         rate = measured["detail_warm"]["rps"] / 2
         results["detail_open_loop"] = h2load_open_loop(uris, rate, SECONDS, cpus=client_cpus)
-        # h2load starts every connection's rate timer together, so each tick is a burst of one
-        # request per connection: the same rate from fewer connections is a smoother arrival.
-        results["detail_open_loop_c8"] = h2load_open_loop(
-            uris, rate, SECONDS, connections=8, cpus=client_cpus
+        # For comparison, the same rate with every connection's timer started at once: bursts of 32.
+        results["detail_open_loop_burst"] = h2load_open_loop(
+            uris, rate, SECONDS, cpus=client_cpus, staggered=False
         )
         floor_uris = [f"{floor.url}/videos/{i}" for i in range(1, HOT_SET + 1, 7)]
         results["ref_detail_open_loop"] = h2load_open_loop(
