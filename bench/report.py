@@ -39,6 +39,7 @@ HISTORY = """\
 | response header values checked with `in` before Sanic's per-character `str.translate` (same result); `EVALSHA` sent through `execute_command`, skipping redis-py's deprecated-argument wrapper on `evalsha()` | `GET /api/v1` (1 worker): ~9,200 → ~10,500 req/s back to back | the header check was 23% of the loop on the trivial route (py-spy, inclusive), the wrapper's `_get_filterable_args` 4% of the detail path |
 | engagement reads asked for in the same event-loop turn coalesced into one `READ_ALL` call (`halo/engagement/coalesce.py`): under load dozens of detail requests share one pool checkout, one round trip and one parse | ~3,400 → ~6,600 req/s back to back (floor ~2,500): 2.6–2.8× the floor | redis-py's per-call path was most of what was left: `Timeout.__aenter__` 7.4%, the pool's `get_connection` 7.4%, `execute_command` 4.9%, the store's `read` and `_eval` 7% |
 | trivial route: the response head made as one string, checked by three scans for CR, LF and NUL and encoded once (Sanic's bytes exactly); the access line from pieces kept per (method, route); routes with nothing to check not wrapped; the rate-limit verdict a named tuple | `GET /api/v1`: 318k → 274k instructions a request (callgrind; bare hello 199k) | each response header our middleware adds cost ~9k instructions in Sanic's header path (measured by leaving steps out one at a time); the access line ~26k |
+| bcrypt's threads at a lower CPU priority than the event loop (`BCRYPT_NICENESS`, 10): bcrypt releases the GIL, so the two compete for a core, and a woken loop waited out a hash's time slice | `/health/live` p99 while 20 logins run, 2 workers, staggered open loop at 200 req/s, three runs each: 6.4, 7.6, 6.9 ms → 3.5, 2.9, 4.4 ms | left out again after measuring: a request pipeline that returns without a coroutine when no step has I/O (Sanic's `isawaitable(None)` on the result costs as much as the coroutine it saves; 268k vs 272k instructions, within the noise); what is left on the trivial route, by leaving steps out one at a time (callgrind, 267.6k a request): the access line 24k, the two `RateLimit-*` headers 13k, the request id 9.5k, metrics 8.4k, `X-Content-Type-Options` 5.6k |
 """
 
 
@@ -88,7 +89,7 @@ def write_report(results: dict[str, Any], machine: dict[str, str]) -> None:
         "2-core VM whose speed drifts by tens of percent between measurements a minute apart. Changes to "
         "the trivial route were judged by instructions a request instead (valgrind's callgrind on the "
         "serving process, counters zeroed after a warm-up, `wrk -c16` for 10 s, idle background subtracted), "
-        "which repeat to within about 1%: bare hello 199k, `GET /api/v1` 318k before this round of work, "
+        "which repeat to within about 2%: bare hello 199k, `GET /api/v1` 318k before this round of work, "
         "274k after."
     )
     add(
