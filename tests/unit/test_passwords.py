@@ -106,7 +106,8 @@ async def test_hashing_threads_run_at_a_lower_cpu_priority_than_the_loop(
     finally:
         hasher.close()
     assert seen and all(n == min(19, loop_niceness + 7) for n in seen)
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_niceness  # the loop's own is untouched
+    # the loop's own priority is untouched
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_niceness
 
 
 async def test_niceness_zero_keeps_the_loops_priority(monkeypatch: pytest.MonkeyPatch) -> None:
