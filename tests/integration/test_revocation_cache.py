@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -85,3 +86,27 @@ async def test_failed_write_starts_a_new_epoch_even_if_redis_kept_its_data(link:
     other = RedisLink(link.client)
     await other.probe()
     assert other.epoch == link.epoch  # other workers follow on their next probe
+
+
+async def test_checks_asked_for_at_once_share_one_pipeline_and_each_get_their_own_answer(
+    link: RedisLink,
+) -> None:
+    cache = RedisRevocationCache(link)
+    revoked = [unique("jti") for _ in range(20)]
+    await cache.load([(jti, int(time.time()) + 60) for jti in revoked])
+    others = [unique("jti") for _ in range(20)]
+    pipelines: list[object] = []
+    client = link.client
+    pipeline = client.pipeline
+
+    def counted(*args: object, **options: object) -> object:
+        pipelines.append(args)
+        return pipeline(*args, **options)
+
+    client.pipeline = counted  # type: ignore[method-assign]
+    try:
+        answers = await asyncio.gather(*(cache.check(jti) for jti in [*revoked, *others]))
+    finally:
+        client.pipeline = pipeline  # type: ignore[method-assign]
+    assert len(pipelines) == 1
+    assert answers == [True] * 20 + [False] * 20

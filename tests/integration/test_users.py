@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
+from halo import database
+from halo.config import Settings
 from halo.engagement.revocations import MemoryRevocationCache
 from halo.engagement.throttle import MemoryLoginThrottle, ThrottleLimits
+from halo.models import User
 from halo.repositories.errors import UniqueViolation
 from halo.repositories.revocations import RevocationRepository
-from halo.repositories.users import UserRepository
+from halo.repositories.users import AuthState, UserRepository
 from halo.security.passwords import PasswordHasher
 from halo.security.tokens import TokenCodec
 from halo.services.auth import AuthService
@@ -50,9 +54,9 @@ async def test_taken_reports_both_fields() -> None:
     assert await repo.taken(email=f"{unique()}@example.com", username=unique()) == set()
 
 
-def auth_service() -> AuthService:
+def auth_service(users: UserRepository | None = None) -> AuthService:
     return AuthService(
-        users=UserRepository(),
+        users=users or UserRepository(),
         revocations=RevocationRepository(),
         revocation_cache=MemoryRevocationCache(),
         hasher=PasswordHasher(4, threads=4),
@@ -127,3 +131,75 @@ async def test_expired_revocations_are_pruned() -> None:
     assert await repo.prune() >= 1
     assert not await repo.is_revoked(old)
     assert await repo.is_revoked(live)
+
+
+async def test_auth_states_answer_for_each_existing_user_and_omit_the_rest() -> None:
+    repo = UserRepository()
+    plain = await make_user(repo, f"{unique()}@example.com", unique())
+    adult = await repo.create(
+        email=f"{unique()}@example.com", username=unique(), password_hash="x", display_name="A", is_adult=True
+    )
+    await repo.update(adult.id, {"adult_mode": True})
+    gone = await make_user(repo, f"{unique()}@example.com", unique())
+    await User.filter(id=gone.id).delete()
+
+    states = await repo.auth_states([plain.id, adult.id, gone.id, 10**15])
+    assert states == {
+        plain.id: AuthState(plain.id, is_adult=False, adult_mode=False),
+        adult.id: AuthState(adult.id, is_adult=True, adult_mode=True),
+    }
+    assert await repo.auth_states([]) == {}
+
+
+class CountingUsers(UserRepository):
+    def __init__(self) -> None:
+        super().__init__()
+        self.state_queries: list[list[int]] = []
+
+    async def auth_states(self, user_ids: list[int]) -> dict[int, AuthState]:
+        self.state_queries.append(list(user_ids))
+        return await super().auth_states(user_ids)
+
+
+async def test_authentications_at_once_share_one_state_query_and_each_get_their_own_caller() -> None:
+    users = CountingUsers()
+    service = auth_service(users)
+    sessions = [
+        await service.register(
+            email=f"{unique()}@example.com",
+            username=unique(),
+            password="password1",
+            display_name="A",
+            is_adult=n % 2 == 0,
+        )
+        for n in range(30)
+    ]
+    deleted = sessions.pop()
+    await User.filter(id=deleted.user.id).delete()
+
+    async def authenticate(token: str) -> object:
+        try:
+            return await service.authenticate(token)
+        except Unauthorized as refused:
+            return refused.reason
+
+    results = await asyncio.gather(*(authenticate(s.token.token) for s in [*sessions, deleted]))
+    assert len(users.state_queries) == 1
+    assert sorted(users.state_queries[0]) == sorted(s.user.id for s in [*sessions, deleted])
+    for session, principal in zip(sessions, results, strict=False):
+        assert principal.user_id == session.user.id  # type: ignore[attr-defined]
+        assert principal.is_adult == session.user.is_adult  # type: ignore[attr-defined]
+    assert results[-1] == "unknown_user"  # a deleted user's token stops working, in the same batch
+
+
+async def test_auth_states_on_sqlite(tmp_path: Path) -> None:
+    settings = Settings(env="development", database_url=f"sqlite://{tmp_path}/halo.db", bcrypt_rounds=4)
+    await database.close_orm()  # this test's own database instead of the run's
+    await database.migrate(settings, report=lambda _: None)
+    await database.open_orm(settings)
+    repo = UserRepository()
+    first = await make_user(repo, f"{unique()}@example.com", unique())
+    second = await make_user(repo, f"{unique()}@example.com", unique())
+    states = await repo.auth_states([first.id, second.id, 999_999])
+    assert set(states) == {first.id, second.id}
+    assert states[first.id] == AuthState(first.id, is_adult=False, adult_mode=False)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable
 from typing import Protocol
 
+from halo.engagement.coalesce import ReadCoalescer
 from halo.engagement.link import RedisLink
 
 LOADED_KEY = "halo:revoked:loaded"
@@ -31,22 +32,29 @@ class RevocationCache(Protocol):
 class RedisRevocationCache:
     def __init__(self, link: RedisLink) -> None:
         self._link = link
+        # Checks asked for in the same event-loop turn share one pipeline (see `coalesce`).
+        self._checks: ReadCoalescer[str, bool | None] = ReadCoalescer(self._check_many)
 
     async def check(self, jti: str) -> bool | None:
+        return (await self._checks.read((jti,)))[jti]
+
+    async def _check_many(self, jtis: list[str]) -> dict[str, bool | None]:
         epoch = self._link.epoch
 
         async def op() -> list[object]:
             async with self._link.client.pipeline(transaction=False) as pipe:
-                pipe.exists(_key(jti))
+                for jti in jtis:
+                    pipe.exists(_key(jti))
                 pipe.get(LOADED_KEY)
                 return await pipe.execute()
 
-        exists, loaded = await self._link.run(op, write=False)
-        if exists:
-            return True
-        if epoch and isinstance(loaded, bytes) and loaded.decode() == epoch:
-            return False
-        return None
+        *exists, loaded = await self._link.run(op, write=False)
+        complete = bool(epoch) and isinstance(loaded, bytes) and loaded.decode() == epoch
+        # Revoked when its key is there; not revoked when the cache holds this epoch's every revocation.
+        return {
+            jti: True if found else (False if complete else None)
+            for jti, found in zip(jtis, exists, strict=True)
+        }
 
     async def add(self, jti: str, expires_at: int) -> None:
         await self._link.run(lambda: self._link.client.set(_key(jti), b"1", exat=expires_at), write=True)

@@ -8,12 +8,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from halo.engagement.coalesce import ReadCoalescer
 from halo.engagement.link import StoreUnavailable
 from halo.engagement.revocations import RevocationCache
 from halo.engagement.throttle import LoginThrottle
 from halo.repositories.errors import UniqueViolation
 from halo.repositories.revocations import RevocationRepository
-from halo.repositories.users import UserRecord, UserRepository
+from halo.repositories.users import AuthState, UserRecord, UserRepository
 from halo.security.passwords import PasswordHasher, PasswordTooLong
 from halo.security.tokens import InvalidToken, IssuedToken, TokenCodec
 from halo.services.errors import Conflict, FieldIssue, Forbidden, Throttled, Unauthorized, ValidationFailed
@@ -62,6 +63,8 @@ class AuthService:
         self._tokens = tokens
         self._throttle = throttle
         self._reload: asyncio.Task[None] | None = None
+        # Authenticated requests that arrive together read their callers' state in one query.
+        self._states: ReadCoalescer[int, AuthState] = ReadCoalescer(users.auth_states)
 
     async def register(
         self, *, email: str, username: str, password: str, display_name: str, is_adult: bool
@@ -112,9 +115,10 @@ class AuthService:
             claims = self._tokens.verify(token)
         except InvalidToken as exc:
             raise Unauthorized("invalid or expired token", reason=exc.reason) from None
-        state, revoked = await asyncio.gather(
-            self._users.auth_state(claims.user_id), self._is_revoked(claims.jti)
+        states, revoked = await asyncio.gather(
+            self._states.read((claims.user_id,)), self._is_revoked(claims.jti)
         )
+        state = states.get(claims.user_id)
         if revoked:
             raise Unauthorized("invalid or expired token", reason="revoked")
         if state is None:
