@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from halo.security import tokens
 from halo.security.tokens import InvalidToken, TokenCodec
 from tests.support import jwt_forge
 
@@ -69,3 +70,58 @@ def test_non_ascii_and_huge_tokens_are_refused_not_crashing() -> None:
     for token in ("\udcff\udcfe.\x00.x", "é" * 10, "a." * 5000 + "a", "a.b.c"):
         with pytest.raises(InvalidToken):
             codec().verify(token)
+
+
+def test_a_token_seen_before_is_not_parsed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    verifier = codec()
+    token = verifier.issue(11).token
+    first = verifier.verify(token)
+    decoded: list[str] = []
+    real = tokens.jwt.decode
+
+    def spy(*args: object, **kwargs: object) -> object:
+        decoded.append("decode")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tokens.jwt, "decode", spy)
+    assert verifier.verify(token) == first
+    assert decoded == []
+    other = verifier.issue(12).token
+    assert verifier.verify(other).user_id == 12
+    assert decoded == ["decode"]  # a new token is checked in full
+
+
+def test_a_remembered_token_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    verifier = codec(ttl_seconds=60)
+    issued = verifier.issue(13)
+    assert verifier.verify(issued.token).user_id == 13
+    clock = issued.expires_at + tokens.LEEWAY_SECONDS - 1
+    monkeypatch.setattr(tokens.time, "time", lambda: clock)
+    assert verifier.verify(issued.token).user_id == 13  # within the leeway
+    clock = issued.expires_at + tokens.LEEWAY_SECONDS + 1
+    monkeypatch.setattr(tokens.time, "time", lambda: clock)
+    for _ in range(2):  # and stays refused
+        with pytest.raises(InvalidToken, match="expired"):
+            verifier.verify(issued.token)
+
+
+def test_a_tampered_copy_of_a_remembered_token_is_refused() -> None:
+    verifier = codec()
+    token = verifier.issue(14).token
+    verifier.verify(token)
+    head, payload, signature = token.split(".")
+    forged_payload = jwt_forge.sign(jwt_forge.claims(1), "x" * 40).split(".")[1]
+    for forged in (f"{head}.{forged_payload}.{signature}", f"{head}.{payload}.{signature[:-2]}AA"):
+        with pytest.raises(InvalidToken):
+            verifier.verify(forged)
+
+
+def test_the_remembered_tokens_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tokens, "VERIFIED_CACHE_SIZE", 5)
+    verifier = codec()
+    issued = [verifier.issue(n) for n in range(1, 9)]
+    for token in issued:
+        verifier.verify(token.token)
+    assert len(verifier._verified) == 5  # type: ignore[attr-defined]
+    assert list(verifier._verified) == [t.token for t in issued[3:]]  # type: ignore[attr-defined]  # the oldest went
+    assert verifier.verify(issued[0].token).user_id == 1  # forgotten, checked again in full
