@@ -62,6 +62,12 @@ class Sql:
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         return await self.client.execute_query_dict(self._statement(sql), list(args))
 
+    async def fetch_records(self, sql: str, *args: Any) -> list[Any]:
+        """PostgreSQL only: the rows as asyncpg hands them over (records, read by position or
+        name), without a dict made for each; for hot reads of many rows."""
+        async with self.client.acquire_connection() as connection:
+            return await connection.fetch(sql, *args)  # type: ignore[no-any-return]
+
     async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
         rows = await self.fetch(sql, *args)
         return rows[0] if rows else None

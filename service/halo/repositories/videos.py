@@ -63,6 +63,7 @@ class ListFilters:
 
 
 def _row(raw: dict[str, Any]) -> VideoRow:
+    """A row from the dict path (SQLite's text dates and integer booleans made Python's)."""
     raw["is_live"] = bool(raw["is_live"])
     raw["is_adult_content"] = bool(raw["is_adult_content"])
     raw["created_at"] = to_datetime(raw["created_at"])
@@ -89,10 +90,18 @@ class VideoRepository:
     def __init__(self, sql: Sql | None = None) -> None:
         self._sql = sql or Sql()
 
+    async def _rows(self, sql: str, *args: Any) -> list[VideoRow]:
+        """Rows of a `SELECT {COLUMNS}`. On PostgreSQL straight from asyncpg's records, by
+        position (COLUMNS is in VideoRow's order; booleans and timestamptz arrive as Python's):
+        on a list page, a dict and a keyword call per row were a third of the event loop's time."""
+        if self._sql.dialect == "postgres":
+            return [VideoRow(*record) for record in await self._sql.fetch_records(sql, *args)]
+        return await self._rows(sql, *args)
+
     @translate_errors
     async def get(self, video_id: int) -> VideoRow | None:
-        raw = await self._sql.fetchrow(f"SELECT {COLUMNS} FROM videos WHERE id = $1", video_id)  # noqa: S608
-        return _row(raw) if raw else None
+        rows = await self._rows(f"SELECT {COLUMNS} FROM videos WHERE id = $1", video_id)  # noqa: S608
+        return rows[0] if rows else None
 
     @translate_errors
     async def create(self, user_id: int, fields: dict[str, Any]) -> VideoRow:

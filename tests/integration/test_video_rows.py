@@ -1,0 +1,55 @@
+"""Video rows read from PostgreSQL by position (asyncpg records) equal the rows read by name."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC
+
+import pytest
+
+from halo.repositories.sql import Sql
+from halo.repositories.users import UserRepository
+from halo.repositories.videos import COLUMNS, ListFilters, VideoRepository, VideoRow, Visibility, _row
+from tests.integration.conftest import unique
+
+pytestmark = pytest.mark.usefixtures("orm")
+
+
+def test_the_selected_columns_are_in_the_rows_field_order() -> None:
+    assert COLUMNS.split(", ") == [field.name for field in dataclasses.fields(VideoRow)]
+
+
+async def test_rows_by_position_equal_rows_by_name() -> None:
+    owner = await UserRepository().create(
+        email=f"{unique()}@example.com", username=unique(), password_hash="x", display_name="O", is_adult=True
+    )
+    repo = VideoRepository()
+    made = [
+        await repo.create(
+            owner.id,
+            {
+                "title": unique("v"),
+                "description": None if n % 2 else "about",
+                "stream_url": "https://cdn.example.com/s.m3u8",
+                "is_live": n % 2 == 0,
+                "is_adult_content": n == 1,
+            },
+        )
+        for n in range(3)
+    ]
+    for video in made:
+        by_name = _row(await Sql().fetchrow(f"SELECT {COLUMNS} FROM videos WHERE id = $1", video.id))  # type: ignore[arg-type]
+        by_position = await repo.get(video.id)
+        assert by_position == by_name == video
+        assert by_position is not None and by_position.created_at.tzinfo is not None
+        assert by_position.created_at.utcoffset() == UTC.utcoffset(None)
+        assert type(by_position.is_live) is bool and type(by_position.view_count) is int
+
+    page = await repo.page(
+        visibility=Visibility(viewer_id=owner.id, sees_all_adult=False),
+        filters=ListFilters(user_id=owner.id),
+        sort="-created_at",
+        after=None,
+        limit=10,
+    )
+    assert page == sorted(made, key=lambda v: (v.created_at, v.id), reverse=True)
