@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC
+from pathlib import Path
 
 import pytest
 
+from halo import database
+from halo.config import Settings
 from halo.repositories.sql import Sql
 from halo.repositories.users import UserRepository
 from halo.repositories.videos import COLUMNS, ListFilters, VideoRepository, VideoRow, Visibility, _row
@@ -47,6 +50,34 @@ async def test_rows_by_position_equal_rows_by_name() -> None:
 
     page = await repo.page(
         visibility=Visibility(viewer_id=owner.id, sees_all_adult=False),
+        filters=ListFilters(user_id=owner.id),
+        sort="-created_at",
+        after=None,
+        limit=10,
+    )
+    assert page == sorted(made, key=lambda v: (v.created_at, v.id), reverse=True)
+
+
+async def test_rows_on_sqlite_read_by_name(tmp_path: Path) -> None:
+    settings = Settings(env="development", database_url=f"sqlite://{tmp_path}/halo.db", bcrypt_rounds=4)
+    await database.close_orm()  # this test's own database instead of the run's
+    await database.migrate(settings, report=lambda _: None)
+    await database.open_orm(settings)
+    owner = await UserRepository().create(
+        email=f"{unique()}@example.com",
+        username=unique(),
+        password_hash="x",
+        display_name="O",
+        is_adult=False,
+    )
+    repo = VideoRepository()
+    made = [await repo.create(owner.id, {"title": unique("v"), "is_live": n == 0}) for n in range(3)]
+    fetched = await repo.get(made[0].id)
+    assert fetched == made[0]
+    assert fetched is not None and fetched.is_live is True and fetched.created_at.tzinfo is not None
+    assert await repo.get(10**12) is None
+    page = await repo.page(
+        visibility=Visibility(viewer_id=None, sees_all_adult=False),
         filters=ListFilters(user_id=owner.id),
         sort="-created_at",
         after=None,

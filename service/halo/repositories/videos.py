@@ -96,7 +96,7 @@ class VideoRepository:
         on a list page, a dict and a keyword call per row were a third of the event loop's time."""
         if self._sql.dialect == "postgres":
             return [VideoRow(*record) for record in await self._sql.fetch_records(sql, *args)]
-        return await self._rows(sql, *args)
+        return [_row(raw) for raw in await self._sql.fetch(sql, *args)]
 
     @translate_errors
     async def get(self, video_id: int) -> VideoRow | None:
@@ -187,7 +187,7 @@ class VideoRepository:
             conditions.append(seek.format(k=arg(key), i=arg(last_id), title=title))
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         sql = f"SELECT {COLUMNS} FROM videos {where} ORDER BY {order.format(title=title)} LIMIT {arg(limit)}"  # noqa: S608
-        return [_row(raw) for raw in await self._sql.fetch(sql, *args)]
+        return await self._rows(sql, *args)
 
     @translate_errors
     async def exists(self, video_id: int) -> bool:
