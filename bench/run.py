@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 import os
 import platform
@@ -281,7 +282,9 @@ class Bench:
             JWT_SECRET=self.secret,
             DATABASE_URL=self.database_url,
             REDIS_URL=self.redis_url,
-            DATABASE_POOL_MAX="32",
+            # The default, as the floor's pool: with 2 workers each, HALO's 40 and the floor's 40
+            # connections stay within PostgreSQL's max_connections (100) while both run.
+            DATABASE_POOL_MAX="20",
             BCRYPT_ROUNDS="12",
             RATE_LIMIT_RPS="1000000000",
             RATE_LIMIT_BURST="1000000000",
@@ -804,6 +807,7 @@ def main() -> int:
     finally:
         bench.teardown()
     bench.results["elapsed_seconds"] = time.time() - bench.started
+    bench.results["finished_at"] = f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M}"
     if only:  # a partial run (trying the harness): print, leave the report alone
         print(json.dumps(bench.results, indent=1, default=str))
         return 0
