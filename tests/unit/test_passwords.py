@@ -88,40 +88,36 @@ async def test_loop_stays_responsive_while_hashing() -> None:
     assert ticks > 5  # the loop kept turning while bcrypt worked in threads
 
 
+def own_niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+async def niceness_while_hashing(monkeypatch: pytest.MonkeyPatch, niceness: int, hashes: int) -> list[int]:
+    """The niceness of the thread running each of `hashes` concurrent hashes."""
+    seen: list[int] = []
+    real = bcrypt.hashpw
+
+    def spy(password: bytes, salt: bytes) -> bytes:
+        seen.append(own_niceness())
+        return real(password, salt)
+
+    monkeypatch.setattr(passwords.bcrypt, "hashpw", spy)
+    hasher = PasswordHasher(4, threads=2, niceness=niceness)
+    try:
+        await asyncio.gather(*(hasher.hash("password1") for _ in range(hashes)))
+    finally:
+        hasher.close()
+    return seen
+
+
 async def test_hashing_threads_run_at_a_lower_cpu_priority_than_the_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    seen: list[int] = []
-    real = bcrypt.hashpw
-
-    def spy(password: bytes, salt: bytes) -> bytes:
-        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-        return real(password, salt)
-
-    monkeypatch.setattr(passwords.bcrypt, "hashpw", spy)
-    loop_niceness = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    hasher = PasswordHasher(4, threads=2, niceness=7)
-    try:
-        await asyncio.gather(*(hasher.hash("password1") for _ in range(4)))
-    finally:
-        hasher.close()
-    assert seen and all(n == min(19, loop_niceness + 7) for n in seen)
-    # the loop's own priority is untouched
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_niceness
+    loop_niceness = own_niceness()
+    seen = await niceness_while_hashing(monkeypatch, 7, hashes=4)
+    assert len(seen) == 4 and all(n == min(19, loop_niceness + 7) for n in seen)
+    assert own_niceness() == loop_niceness  # the loop's own priority is untouched
 
 
 async def test_niceness_zero_keeps_the_loops_priority(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[int] = []
-    real = bcrypt.hashpw
-
-    def spy(password: bytes, salt: bytes) -> bytes:
-        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-        return real(password, salt)
-
-    monkeypatch.setattr(passwords.bcrypt, "hashpw", spy)
-    hasher = PasswordHasher(4, threads=1, niceness=0)
-    try:
-        await hasher.hash("password1")
-    finally:
-        hasher.close()
-    assert seen == [os.getpriority(os.PRIO_PROCESS, threading.get_native_id())]
+    assert await niceness_while_hashing(monkeypatch, 0, hashes=2) == [own_niceness()] * 2
