@@ -31,7 +31,7 @@ async def database_url(postgres_server: str) -> AsyncIterator[str]:
     """A fresh database, migrated to head with `halo migrate`."""
     url = await services.create_database(postgres_server)
     from halo.config import Settings
-    from halo.database import migrate
+    from halo.db.database import migrate
 
     await migrate(Settings(env="development", database_url=url), report=lambda _: None)
     yield url

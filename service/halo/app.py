@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sanic import Sanic
 from sanic.response import HTTPResponse
 
-from halo import __version__, database
+from halo import __version__
 from halo.api import auth as auth_api
 from halo.api import health as health_api
 from halo.api import live as live_api
@@ -27,15 +27,10 @@ from halo.api import root as root_api
 from halo.api import videos as videos_api
 from halo.api.live import LiveAdmission
 from halo.config import Settings
-from halo.engagement.events import EventBus, LocalEventBus, RedisEventBus
-from halo.engagement.link import RedisLink, StoreUnavailable, link_for
-from halo.engagement.live import LiveSignals, LocalLiveSignals, RedisLiveSignals
+from halo.db import database
 from halo.engagement.memory_store import MemoryEngagementStore
-from halo.engagement.rate_limit import RedisRateLimiter
 from halo.engagement.redis_store import RedisEngagementStore
-from halo.engagement.revocations import MemoryRevocationCache, RedisRevocationCache, RevocationCache
 from halo.engagement.store import EngagementStore
-from halo.engagement.throttle import ThrottleLimits, throttle_for
 from halo.middleware import access_log, compression, draining, header_values, headers, limits, request_id
 from halo.middleware.auth import BearerAuth
 from halo.middleware.client_ip import ClientIpResolver
@@ -46,6 +41,12 @@ from halo.middleware.pipeline import RequestPipeline, RequestStep, ResponsePipel
 from halo.middleware.rate_limit import RateLimitMiddleware
 from halo.observability import metrics
 from halo.observability.logging import configure_logging
+from halo.redis.event_bus import EventBus, LocalEventBus, RedisEventBus
+from halo.redis.link import RedisLink, StoreUnavailable, link_for
+from halo.redis.live_signals import LiveSignals, LocalLiveSignals, RedisLiveSignals
+from halo.redis.login_throttle import ThrottleLimits, throttle_for
+from halo.redis.rate_limit import RedisRateLimiter
+from halo.redis.revocation_cache import MemoryRevocationCache, RedisRevocationCache, RevocationCache
 from halo.repositories.base import translate_errors
 from halo.repositories.engagement import EngagementRepository
 from halo.repositories.errors import DatabaseUnavailable
@@ -55,7 +56,7 @@ from halo.repositories.users import UserRepository
 from halo.repositories.videos import VideoRepository
 from halo.security.cursors import CursorCodec
 from halo.security.passwords import PasswordHasher
-from halo.security.rate_limit import LocalRateLimiter, RateLimiter, TokenBucketLimiter
+from halo.security.token_bucket import LocalRateLimiter, RateLimiter, TokenBucketLimiter
 from halo.security.tokens import TokenCodec
 from halo.services.auth import AuthService
 from halo.services.health import HealthService

@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
     make = commands.add_parser(
         "makemigrations",
-        help="(development) write the next migration from changes to halo/models.py",
+        help="(development) write the next migration from changes to halo/db/models.py",
         description="Compare the models with the migrations in migrations/ and write the next one there. "
         "Add what models cannot express (expression indexes, collations) by hand as RunSQL.",
     )
@@ -149,7 +149,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from halo.database import migrate
+    from halo.db.database import migrate
 
     try:
         asyncio.run(migrate(settings, lock_timeout=args.lock_timeout))
@@ -164,7 +164,7 @@ def _makemigrations(settings: Settings, args: argparse.Namespace) -> int:
     from tortoise.migrations.autodetector import MigrationAutodetector
     from tortoise.migrations.writer import format_migration_name
 
-    from halo.clients import MAKEMIGRATIONS_CONFIG
+    from halo.db.clients import MAKEMIGRATIONS_CONFIG
 
     async def detect() -> list:  # type: ignore[type-arg]
         async with tortoise_cli_context(MAKEMIGRATIONS_CONFIG) as ctx:

@@ -15,11 +15,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from halo import database
 from halo.config import Settings
-from halo.engagement.link import link_for
+from halo.db import database
 from halo.engagement.redis_store import RedisEngagementStore
 from halo.engagement.store import Counters
+from halo.redis.link import link_for
 from halo.repositories.bulk import COMMENT_COLUMNS, LIKE_COLUMNS, USER_COLUMNS, VIDEO_COLUMNS, BulkLoader
 from halo.security.passwords import PasswordHasher
 

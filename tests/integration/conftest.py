@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from redis.asyncio import Redis
 
-from halo import database
 from halo.config import Settings
-from halo.engagement.link import RedisLink, link_for
+from halo.db import database
+from halo.redis.link import RedisLink, link_for
 from tests.support import services
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from halo.engagement.events import RedisEventBus
+from halo.redis.event_bus import RedisEventBus
 from tests.integration.conftest import redis_link
 
 

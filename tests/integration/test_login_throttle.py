@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from halo.engagement.throttle import LoginThrottle, MemoryLoginThrottle, RedisLoginThrottle, ThrottleLimits
+from halo.redis.login_throttle import LoginThrottle, MemoryLoginThrottle, RedisLoginThrottle, ThrottleLimits
 from tests.integration.conftest import redis_link, unique
 
 LIMITS = ThrottleLimits(window_seconds=2, per_account_ip=3, per_account=5, per_ip=8)

@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 
 from halo.config import Settings
-from halo.database import migrate, migrations_on_disk
+from halo.db.database import migrate, migrations_on_disk
 from tests.support import services
 
 

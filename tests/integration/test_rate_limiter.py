@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from halo.engagement.link import RedisLink
-from halo.engagement.rate_limit import RedisRateLimiter
-from halo.security.rate_limit import TokenBucketLimiter
+from halo.redis.link import RedisLink
+from halo.redis.rate_limit import RedisRateLimiter
+from halo.security.token_bucket import TokenBucketLimiter
 from tests.integration.conftest import redis_link, unique
 
 RATE = 0.01  # one token per 100 s: nothing refills while a test runs

@@ -10,7 +10,7 @@ from sanic.request import Request
 
 from halo.app import create_app
 from halo.config import Settings
-from halo.database import migrate
+from halo.db.database import migrate
 
 
 @pytest.fixture

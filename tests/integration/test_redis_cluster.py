@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from halo.config import Settings
-from halo.engagement.link import StoreUnavailable, link_for
 from halo.engagement.redis_store import PENDING, RedisEngagementStore
+from halo.redis.link import StoreUnavailable, link_for
 from tests.support.services import free_port
 
 

@@ -7,7 +7,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from halo.engagement.link import RedisLink, StoreUnavailable
+from halo.redis.link import RedisLink, StoreUnavailable
 from tests.support.services import free_port
 
 

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from halo.engagement.link import RedisLink, StoreUnavailable
-from halo.engagement.revocations import LOADED_KEY, RedisRevocationCache
+from halo.redis.link import RedisLink, StoreUnavailable
+from halo.redis.revocation_cache import LOADED_KEY, RedisRevocationCache
 from tests.integration.conftest import redis_link, unique
 from tests.support.services import ThrowawayRedis
 

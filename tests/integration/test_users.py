@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from halo import database
 from halo.config import Settings
-from halo.engagement.revocations import MemoryRevocationCache
-from halo.engagement.throttle import MemoryLoginThrottle, ThrottleLimits
-from halo.models import User
+from halo.db import database
+from halo.db.models import User
+from halo.redis.login_throttle import MemoryLoginThrottle, ThrottleLimits
+from halo.redis.revocation_cache import MemoryRevocationCache
 from halo.repositories.errors import UniqueViolation
 from halo.repositories.revocations import RevocationRepository
 from halo.repositories.users import AuthState, UserRepository

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from halo import database
 from halo.config import Settings
+from halo.db import database
 from halo.repositories.sql import Sql
 from halo.repositories.users import UserRepository
 from halo.repositories.videos import COLUMNS, ListFilters, VideoRepository, VideoRow, Visibility, _row

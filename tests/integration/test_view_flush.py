@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from halo import database
 from halo.config import Settings
+from halo.db import database
 from halo.engagement.memory_store import MemoryEngagementStore
 from halo.engagement.redis_store import RedisEngagementStore
 from halo.repositories.engagement import EngagementRepository

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from redis.crc import key_slot
 
-from halo.engagement import redis_store, throttle
+from halo.engagement import redis_store
+from halo.redis import login_throttle as throttle
 
 
 def slots(*keys: str) -> set[int]:

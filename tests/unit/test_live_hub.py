@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from halo.api.live import _pump
-from halo.engagement.events import LocalEventBus
-from halo.engagement.live import LocalLiveSignals
 from halo.engagement.memory_store import MemoryEngagementStore
+from halo.redis.event_bus import LocalEventBus
+from halo.redis.live_signals import LocalLiveSignals
 from halo.services.errors import NotFound
 from halo.services.live import NOT_FOUND, TOO_SLOW, LiveHub, LiveSocket
 from halo.services.videos import Engagement, VideoView

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from halo.security.rate_limit import TokenBucketLimiter
+from halo.security.token_bucket import TokenBucketLimiter
 
 
 class Clock:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from halo.engagement.coalesce import ReadCoalescer
+from halo.concurrency import ReadCoalescer
 
 caller = contextvars.ContextVar[str]("caller", default="none")
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from halo.engagement.link import RedisLink, StoreUnavailable
+from halo.redis.link import RedisLink, StoreUnavailable
 
 
 class SlowClient:

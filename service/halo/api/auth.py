@@ -9,8 +9,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from halo.api.operation import operation
-from halo.api.responses import json_response, no_content
 from halo.api.schemas import LoginRequest, ProfilePatch, RegisterRequest, TokenResponse, UserEnvelope
+from halo.http.responses import json_response, no_content
 from halo.services.auth import AuthService, Session
 
 blueprint = Blueprint("auth", url_prefix="/api/v1/auth")

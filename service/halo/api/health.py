@@ -10,9 +10,9 @@ from sanic.response import HTTPResponse
 
 from halo import __version__
 from halo.api.operation import operation
-from halo.api.responses import json_response
 from halo.api.schemas import HealthBody, ProbeBody
-from halo.middleware.request_id import request_id_of
+from halo.http.request_ids import request_id_of
+from halo.http.responses import json_response
 
 blueprint = Blueprint("health")
 

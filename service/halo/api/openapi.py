@@ -14,8 +14,8 @@ from sanic.response import HTTPResponse, html
 
 from halo import __version__
 from halo.api.operation import operation_of
-from halo.api.responses import json_response
 from halo.api.schemas import ErrorBody
+from halo.http.responses import json_response
 
 _PARAM = re.compile(r"<(\w+)(?::(\w+))?>")
 _REF = "#/components/schemas/{model}"

@@ -8,8 +8,8 @@ from sanic.response import HTTPResponse
 
 from halo import __version__
 from halo.api.operation import operation
-from halo.api.responses import json_response
 from halo.api.schemas import ApiRoot
+from halo.http.responses import json_response
 
 blueprint = Blueprint("root")
 

@@ -9,7 +9,6 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from halo.api.operation import operation
-from halo.api.responses import json_response, no_content
 from halo.api.schemas import (
     CommentCreate,
     CommentListQuery,
@@ -27,6 +26,7 @@ from halo.api.schemas import (
     VideoPatch,
     ViewCountOut,
 )
+from halo.http.responses import json_response, no_content
 from halo.services.videos import ListQuery, VideoService, VideoView
 
 blueprint = Blueprint("videos", url_prefix="/api/v1/videos")

@@ -15,9 +15,7 @@ from typing import Any, TypeVar
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
-from halo.engagement.coalesce import ReadCoalescer
-from halo.engagement.link import REDIS_FAILURES, RedisLink, StoreUnavailable
-from halo.engagement.live import live_channel
+from halo.concurrency import ReadCoalescer
 from halo.engagement.store import (
     COUNTERS_TTL_SECONDS,
     TOMBSTONE_SECONDS,
@@ -27,6 +25,8 @@ from halo.engagement.store import (
     ViewBatch,
     ViewTally,
 )
+from halo.redis.link import REDIS_FAILURES, RedisLink, StoreUnavailable
+from halo.redis.live_signals import live_channel
 
 T = TypeVar("T")
 
@@ -99,7 +99,7 @@ end
 return {{pending, batches}}
 """
 
-# Writes end with a PUBLISH on the video's live channel (ARGV[n], see halo.engagement.live):
+# Writes end with a PUBLISH on the video's live channel (ARGV[n], see halo.redis.live_signals):
 # the sockets watching it hear of the change from the write itself, on any replica.
 
 # KEYS: counters, gone; ARGV: likes, comments, version, epoch, ttl, live channel

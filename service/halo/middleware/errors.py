@@ -23,10 +23,10 @@ from sanic.handlers import ErrorHandler
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from halo.api.responses import json_response
+from halo.http.request_ids import request_id_of
+from halo.http.responses import json_response
 from halo.middleware.limits import classify_oversized_head
 from halo.middleware.recovery import report_crash
-from halo.middleware.request_id import request_id_of
 from halo.services import errors as service_errors
 
 log = logging.getLogger("halo.errors")

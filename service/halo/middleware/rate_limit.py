@@ -8,7 +8,7 @@ from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from halo.security.rate_limit import Decision, LocalRateLimiter, RateLimiter
+from halo.security.token_bucket import Decision, LocalRateLimiter, RateLimiter
 
 EXEMPT_PATHS = frozenset({"/health", "/health/live", "/health/ready", "/metrics"})
 

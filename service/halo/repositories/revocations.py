@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from halo.models import RevokedToken
+from halo.db.models import RevokedToken
 from halo.repositories.base import translate_errors
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.functions import Lower
 
-from halo.models import User
+from halo.db.models import User
 from halo.repositories.base import translate_errors, unique_field
 from halo.repositories.sql import Sql
 

@@ -8,10 +8,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from halo.engagement.coalesce import ReadCoalescer
-from halo.engagement.link import StoreUnavailable
-from halo.engagement.revocations import RevocationCache
-from halo.engagement.throttle import LoginThrottle
+from halo.concurrency import ReadCoalescer
+from halo.redis.link import StoreUnavailable
+from halo.redis.login_throttle import LoginThrottle
+from halo.redis.revocation_cache import RevocationCache
 from halo.repositories.errors import UniqueViolation
 from halo.repositories.revocations import RevocationRepository
 from halo.repositories.users import AuthState, UserRecord, UserRepository

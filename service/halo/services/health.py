@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
-from halo.engagement.link import RedisLink
+from halo.redis.link import RedisLink
 from halo.repositories.health import DatabaseProbe
 
 log = logging.getLogger("halo.health")

@@ -3,7 +3,7 @@
 For each video somebody watches on this worker there is one *feed*: the
 sockets watching it, the viewers they count as, and the last message sent.
 A change anywhere (a like on another replica, a view, a viewer joining)
-arrives as a signal on the video's channel (`halo.engagement.live`); the
+arrives as a signal on the video's channel (`halo.redis.live_signals`); the
 feed then reads the video once, at most once per `interval` (a burst of a
 thousand views is one read and one message), and offers the message to its
 sockets when it differs from the last. Presence that merely expires makes no
@@ -29,10 +29,10 @@ from typing import Any
 
 import orjson
 
-from halo.engagement.events import EventBus
-from halo.engagement.link import StoreUnavailable
-from halo.engagement.live import LiveSignals
 from halo.engagement.store import EngagementStore, VideoGone
+from halo.redis.event_bus import EventBus
+from halo.redis.link import StoreUnavailable
+from halo.redis.live_signals import LiveSignals
 from halo.services.auth import Principal
 from halo.services.errors import NotFound
 from halo.services.videos import VideoService, VideoView, can_see

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from halo.engagement.events import EventBus
-from halo.engagement.link import StoreUnavailable
 from halo.engagement.store import Counters, EngagementStore, Snapshot, VideoGone
+from halo.redis.event_bus import EventBus
+from halo.redis.link import StoreUnavailable
 from halo.repositories.engagement import CommentRow, CounterRow, EngagementRepository, VideoMissing
 from halo.repositories.videos import ListFilters, Sort, VideoRepository, VideoRow, Visibility
 from halo.security.cursors import CursorCodec, InvalidCursor

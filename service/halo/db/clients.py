@@ -17,7 +17,7 @@ from tortoise.backends.base.config_generator import expand_db_url
 from halo.config import Settings
 
 APP_LABEL = "halo"
-MODELS_MODULE = "halo.models"
+MODELS_MODULE = "halo.db.models"
 MIGRATIONS_MODULE = "halo.migrations"
 
 

@@ -14,10 +14,10 @@ import asyncpg
 from tortoise import Tortoise, connections
 from tortoise.migrations.api import migrate as tortoise_migrate
 
-from halo.clients import APP_LABEL, MIGRATIONS_MODULE, tortoise_config
 from halo.config import Settings
+from halo.db.clients import APP_LABEL, MIGRATIONS_MODULE, tortoise_config
 
-log = logging.getLogger("halo.database")
+log = logging.getLogger("halo.db.database")
 
 # pg_advisory_lock key: any constant the application owns ("HALO" in ASCII).
 MIGRATION_LOCK_KEY = 0x48414C4F

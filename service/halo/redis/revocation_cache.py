@@ -12,8 +12,8 @@ import time
 from collections.abc import Iterable
 from typing import Protocol
 
-from halo.engagement.coalesce import ReadCoalescer
-from halo.engagement.link import RedisLink
+from halo.concurrency import ReadCoalescer
+from halo.redis.link import RedisLink
 
 LOADED_KEY = "halo:revoked:loaded"
 _CHUNK = 1000

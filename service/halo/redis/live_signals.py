@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from halo.engagement.link import RedisLink
+from halo.redis.link import RedisLink
 
 log = logging.getLogger("halo.live")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 
-from halo.engagement.link import RedisLink, StoreUnavailable
-from halo.security.rate_limit import Decision, TokenBucketLimiter
+from halo.redis.link import RedisLink, StoreUnavailable
+from halo.security.token_bucket import Decision, TokenBucketLimiter
 
 # KEYS: bucket; ARGV: rate per second, burst -> {allowed, tokens left (string)}
 _TAKE = """

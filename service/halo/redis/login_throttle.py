@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from halo.engagement.link import RedisLink, StoreUnavailable
+from halo.redis.link import RedisLink, StoreUnavailable
 
 KNOWN_GOOD_SECONDS = 30 * 86400
 

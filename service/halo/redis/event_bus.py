@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from halo.engagement.link import RedisLink, StoreUnavailable
+from halo.redis.link import RedisLink, StoreUnavailable
 
 log = logging.getLogger("halo.events")
 

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 from redis.exceptions import RedisClusterException, RedisError
 
-from halo.clients import redis_client
 from halo.config import Settings
+from halo.db.clients import redis_client
 
 log = logging.getLogger("halo.redis")
 
