@@ -84,6 +84,29 @@ scale-test: $(STAMP) ## three instances behind nginx on shared PostgreSQL and Re
 deploy-check: $(STAMP) tools ## the packaging checks only: chart, manifests, image, compose, skaffold
 	$(BIN)/pytest tests/deploy
 
+# The image (Dockerfile): its version from pyproject.toml, its revision from git.
+.PHONY: image push lock
+DOCKER ?= docker
+IMAGE_NAME ?= halo
+HALO_VERSION := $(shell $(PYTHON) -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])' 2>/dev/null)
+IMAGE_TAG ?= $(HALO_VERSION)
+REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+SOURCE_URL ?= https://github.com/halo/halo
+
+image: ## build the image halo:<version> from the Dockerfile (needs docker with BuildKit)
+	$(DOCKER) build --build-arg VERSION=$(HALO_VERSION) --build-arg REVISION=$(REVISION) --build-arg SOURCE=$(SOURCE_URL) --tag $(IMAGE_NAME):$(IMAGE_TAG) .
+
+push: image ## push the image: make push REGISTRY=registry.example.com/team
+	@test -n "$(REGISTRY)" || { echo "make push: set REGISTRY, e.g. make push REGISTRY=registry.example.com/team"; exit 1; }
+	$(DOCKER) tag $(IMAGE_NAME):$(IMAGE_TAG) $(REGISTRY)/$(IMAGE_NAME):$(IMAGE_TAG)
+	$(DOCKER) push $(REGISTRY)/$(IMAGE_NAME):$(IMAGE_TAG)
+	@echo "then: helm upgrade --install halo charts/halo --set image.repository=$(REGISTRY)/$(IMAGE_NAME) --set image.tag=$(IMAGE_TAG)"
+
+lock: ## regenerate requirements.lock (the image's pinned, hashed dependencies) from pyproject.toml
+	$(PYTHON) -m venv $(TOOLS)/lock-venv
+	$(TOOLS)/lock-venv/bin/python -m pip install --quiet 'uv>=0.5'
+	$(TOOLS)/lock-venv/bin/uv pip compile pyproject.toml tools/build-requirements.in --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes --custom-compile-command "make lock" --quiet -o requirements.lock
+
 bench: $(STAMP) ## load benchmark beside its references into bench/RESULTS.md (~15 min; needs wrk, h2load)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	cd bench && ../$(BIN)/python run.py

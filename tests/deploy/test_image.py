@@ -15,17 +15,21 @@ import shutil
 import signal
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests.deploy.conftest import ROOT, Tools, require
 from tests.support.server import RunningServer, base_env
 
 DOCKERFILE = ROOT / "Dockerfile"
+LOCK = ROOT / "requirements.lock"
 IMAGE_UID = 10001
 WRITABLE = ("/tmp", "/tmp/halo-metrics")
 
@@ -48,7 +52,7 @@ def _stages() -> list[list[str]]:
 def test_image_is_multi_stage_with_a_compiler_free_non_root_runtime() -> None:
     builder, runtime = _stages()[0], _stages()[-1]
     assert len(_stages()) >= 2
-    assert any("pip wheel" in line for line in builder)
+    assert any("pip install" in line for line in builder)
     runtime_text = "\n".join(runtime)
     assert not re.search(r"build-essential|gcc|g\+\+", runtime_text)
     assert any(line.startswith("COPY --from=builder") for line in runtime)
@@ -63,6 +67,116 @@ def test_image_is_multi_stage_with_a_compiler_free_non_root_runtime() -> None:
     assert entrypoint[-1] == "halo"
     assert cmd == ["serve"]
     assert "PYTHONDONTWRITEBYTECODE=1" in runtime_text
+
+
+def test_dependencies_install_from_the_lock_before_the_source_is_copied() -> None:
+    """A code change rebuilds only the layers after `COPY service`: the locked dependencies stay cached."""
+    builder = _stages()[0]
+    lock_copy = next(
+        i for i, line in enumerate(builder) if re.match(r"COPY (\S+ )*requirements\.lock ", line)
+    )
+    install = next(i for i, line in enumerate(builder) if "-r requirements.lock" in line)
+    source = next(i for i, line in enumerate(builder) if re.match(r"COPY (\S+ )*service ", line))
+    assert lock_copy < install < source
+    assert "--require-hashes" in builder[install]
+    # nothing the service's code changes is copied before the dependencies are installed
+    for line in builder[:install]:
+        assert not re.match(r"COPY .*(service|migrations|pyproject\.toml|README\.md)", line), line
+    # the service itself is installed without reaching an index or resolving anything new
+    project = next(line for line in builder[source:] if "pip install" in line)
+    assert "--no-deps" in project and "--no-index" in project
+
+
+def test_base_image_is_pinned_by_digest_with_its_tag_beside_it() -> None:
+    for stage in _stages():
+        image = stage[0].split()[1]
+        match = re.fullmatch(r"python:(3\.11[\w.-]*)@sha256:([0-9a-f]{64})", image)
+        assert match, f"{image}: pin python:<3.11 tag>@sha256:<digest>"
+
+
+def test_image_carries_oci_source_revision_and_version_labels() -> None:
+    runtime = _stages()[-1]
+    args = {
+        line.split()[1].split("=", 1)[0]: line.split()[1].partition("=")[2]
+        for line in runtime
+        if line.startswith("ARG ")
+    }
+    labels = " ".join(line for line in runtime if line.startswith("LABEL "))
+    for label, arg in (("source", "SOURCE"), ("revision", "REVISION"), ("version", "VERSION")):
+        assert f'org.opencontainers.image.{label}="${{{arg}}}"' in labels, label
+        assert arg in args, arg
+    # `make image` passes the version from pyproject.toml and the revision from git
+    make = subprocess.run(
+        ["make", "-n", "image"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert f"--build-arg VERSION={version}" in make
+    revision = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    assert f"--build-arg REVISION={revision or 'unknown'}" in make
+    assert "--build-arg SOURCE=" in make
+
+
+def test_make_push_needs_a_registry_and_pushes_there() -> None:
+    refused = subprocess.run(
+        ["make", "-n", "push"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    assert "set REGISTRY" in refused
+    pushed = subprocess.run(
+        ["make", "-n", "push", "REGISTRY=registry.example.com/team"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert f"docker push registry.example.com/team/halo:{version}" in pushed
+
+
+def _locked() -> dict[str, str]:
+    """requirements.lock's pins, by normalised name, each with its sha256 hashes present."""
+    text = re.sub(r"\\\n", " ", LOCK.read_text())
+    pins = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        requirement = line.split(" --hash=")[0].strip()
+        name, _, version = requirement.partition("==")
+        assert version, f"not pinned: {line}"
+        assert "--hash=sha256:" in line, f"no hash: {requirement}"
+        pins[canonicalize_name(name.split("[")[0])] = version.split(";")[0].strip()
+    return pins
+
+
+def test_lock_pins_every_dependency_of_pyproject_within_its_range() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    locked = _locked()
+    for dependency in project["project"]["dependencies"]:
+        requirement = Requirement(dependency)
+        if requirement.marker is not None and not requirement.marker.evaluate(
+            {"sys_platform": "linux", "platform_system": "Linux", "python_version": "3.11"}
+        ):
+            continue
+        name = canonicalize_name(requirement.name)
+        assert name in locked, f"{requirement.name} is missing from requirements.lock: run `make lock`"
+        assert requirement.specifier.contains(locked[name], prereleases=True), (
+            f"{requirement.name}: locked {locked[name]} outside {requirement.specifier}: run `make lock`"
+        )
+        for extra in requirement.extras:  # redis[hiredis] brings hiredis
+            assert canonicalize_name(extra) in locked, f"{requirement.name}[{extra}]"
+    # the build backend is locked too, so the project builds offline (--no-build-isolation)
+    for backend in project["build-system"]["requires"]:
+        assert canonicalize_name(Requirement(backend).name) in locked, backend
+
+
+def test_lock_was_generated_by_make_lock() -> None:
+    header = LOCK.read_text().splitlines()[:3]
+    assert any("make lock" in line for line in header)
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^lock:.*##", makefile, re.MULTILINE)
+    assert "pip compile pyproject.toml" in makefile
 
 
 def test_dockerignore_sends_only_what_the_build_reads() -> None:
