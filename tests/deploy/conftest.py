@@ -23,8 +23,6 @@ CHART = ROOT / "charts" / "halo"
 CI_VALUES = sorted((CHART / "ci").glob("*.yaml"))
 OVERLAYS = ["dev", "prod"]
 TOOLS = ROOT / ".tools"
-# Shared documents sit next to the repository: /work/shared beside /work/main (CI) or a worktree.
-SKAFFOLD_SCHEMA = ROOT / ".." / "shared" / "schemas" / "skaffold-v4beta13.json"
 KUBERNETES_VERSION = "1.30.0"
 NAMESPACE = "halo"
 RELEASE = "halo"
