@@ -46,6 +46,15 @@ def test_api_runs_like_in_the_cluster() -> None:
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" in api["environment"]
 
 
+def test_compose_runs_in_development_mode_and_publishes_no_secret() -> None:
+    services = _compose()["services"]
+    for name in ("migrate", "api"):
+        env = services[name]["environment"]
+        assert env["ENV"] == "development", name
+        # passed through from the shell when exported, else unset: no literal secret in the repository
+        assert env["JWT_SECRET"] is None, name
+
+
 def test_observability_profile_scrapes_metrics_and_provisions_the_dashboard() -> None:
     services = _compose()["services"]
     for name in ("prometheus", "grafana", "jaeger"):
@@ -135,3 +144,12 @@ def test_every_skaffold_release_renders_with_the_chart(tools: Tools) -> None:
         assert one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"].startswith(
             "registry.example.com/halo"
         )
+
+
+def test_a_skaffold_profile_with_a_literal_jwt_secret_runs_in_development_mode() -> None:
+    config = yaml.safe_load(SKAFFOLD.read_text())
+    for deploy in [config["deploy"], *(p["deploy"] for p in config["profiles"])]:
+        for release in deploy["helm"]["releases"]:
+            values = release.get("setValues", {})
+            if values.get("secret.jwtSecret"):
+                assert values.get("config.env") == "development", release["name"]

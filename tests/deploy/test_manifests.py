@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,23 @@ def test_dev_brings_its_own_database_and_redis(tools: Tools) -> None:
     spec = one(objects, "Deployment", "halo")["spec"]["template"]["spec"]
     names = {e["valueFrom"]["secretKeyRef"]["name"] for e in spec["containers"][0]["env"] if "valueFrom" in e}
     assert names == {secret["metadata"]["name"]}
+
+
+def test_dev_overlay_runs_in_development_mode_with_its_published_secret(tools: Tools) -> None:
+    objects = kustomize(tools, "dev")
+    spec = one(objects, "Deployment", "halo")["spec"]["template"]["spec"]
+    env = config_env(objects, spec, spec["containers"][0])
+    assert env["ENV"] == "development"
+
+
+def test_prod_overlay_trusts_forwarded_headers_from_its_ingress_only(tools: Tools) -> None:
+    objects = kustomize(tools, "prod")
+    spec = one(objects, "Deployment", "halo")["spec"]["template"]["spec"]
+    env = config_env(objects, spec, spec["containers"][0])
+    assert env["ENV"] == "production"
+    networks = [ipaddress.ip_network(n.strip()) for n in env["TRUSTED_PROXIES"].split(",")]
+    assert networks and all(n.prefixlen > 0 for n in networks), "0.0.0.0/0 would trust any client"
+    # HTTP is admitted from the ingress controller's namespace only: the proxies the setting names
+    policy = one(objects, "NetworkPolicy")
+    http = next(rule for rule in policy["spec"]["ingress"] if rule["ports"][0]["port"] == "http")
+    assert http["from"] and all("namespaceSelector" in peer for peer in http["from"])
