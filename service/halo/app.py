@@ -20,6 +20,7 @@ from sanic.response import HTTPResponse
 
 from halo import __version__
 from halo.api import auth as auth_api
+from halo.api import engagement as engagement_api
 from halo.api import health as health_api
 from halo.api import live as live_api
 from halo.api import openapi
@@ -59,6 +60,7 @@ from halo.security.passwords import PasswordHasher
 from halo.security.token_bucket import LocalRateLimiter, RateLimiter, TokenBucketLimiter
 from halo.security.tokens import TokenCodec
 from halo.services.auth import AuthService
+from halo.services.engagement import CounterMerge, EngagementService
 from halo.services.health import HealthService
 from halo.services.live import LiveHub
 from halo.services.video_cache import VideoCache
@@ -91,6 +93,7 @@ class Services:
     auth: AuthService
     health: HealthService
     videos: VideoService
+    engagement: EngagementService
     view_flusher: ViewFlusher
     live: LiveHub
 
@@ -133,6 +136,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
             "KEEP_ALIVE_TIMEOUT": 75,
             "GRACEFUL_SHUTDOWN_TIMEOUT": settings.shutdown_timeout_seconds,
             "FALLBACK_ERROR_FORMAT": "json",
+            "AUTO_EXTEND": False,  # sanic-ext not yet wired: its /docs would clash with ours
             "ACCESS_LOG": False,
             "MOTD": settings.is_development,
             "NOISY_EXCEPTIONS": False,
@@ -175,12 +179,13 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         ttl_seconds=settings.jwt_ttl_seconds,
         previous_secrets=tuple(settings.jwt_previous_secrets),
     )
+    cursors = CursorCodec(settings.effective_jwt_secret)
+    counters = CounterMerge(store, engagement)
     videos = VideoService(
         videos=VideoRepository(),
-        engagement=engagement,
+        counters=counters,
         store=store,
-        cursors=CursorCodec(settings.effective_jwt_secret),
-        presence_ttl_seconds=settings.presence_ttl_seconds,
+        cursors=cursors,
         cache=VideoCache(size=settings.video_cache_size, ttl_seconds=settings.video_cache_ttl_seconds),
         events=events,
     )
@@ -203,12 +208,19 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         ),
         health=HealthService(DatabaseProbe(), link),
         videos=videos,
+        engagement=EngagementService(
+            videos=videos,
+            engagement=engagement,
+            store=store,
+            counters=counters,
+            cursors=cursors,
+            presence_ttl_seconds=settings.presence_ttl_seconds,
+        ),
         view_flusher=ViewFlusher(engagement, store, interval_seconds=settings.view_flush_interval_seconds),
         live=LiveHub(
             videos,
             store,
             signals,
-            events,
             capacity=settings.ws_max_connections_per_worker,
             presence_ttl_seconds=settings.presence_ttl_seconds,
             interval_seconds=settings.live_update_interval_seconds,
@@ -219,6 +231,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     )
     services.view_flusher.on_failure.append(lambda exc: metrics.record_view_flush_failure())
     services.view_flusher.on_rows.append(services.videos.views_flushed)
+    _subscribe(events, signals, services)
     app.ctx.services = services
     app.ctx.resources = Resources(hasher=hasher, link=link, events=events, signals=signals)
 
@@ -229,6 +242,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         root_api.blueprint,
         auth_api.blueprint,
         videos_api.blueprint,
+        engagement_api.blueprint,
         live_api.blueprint,
         openapi.blueprint,
     )
@@ -236,6 +250,16 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         app.blueprint(blueprint)
     _install_lifecycle(app, settings, observability)
     return app
+
+
+def _subscribe(events: EventBus, signals: LiveSignals, services: Services) -> None:
+    """Change notices keep every worker's metadata cache and live feeds in step; a lost
+    subscription (notices may have been missed) drops the cache and wakes every feed."""
+    events.on_message(services.videos.on_notice)
+    events.on_reset(services.videos.on_notices_lost)
+    events.on_message(services.live.on_notice)  # a PATCH may hide a video from some of its watchers
+    signals.on_signal(services.live.on_signal)
+    signals.on_reset(services.live.on_signals_lost)
 
 
 def _install_middleware(

@@ -13,11 +13,10 @@ import pytest
 
 from halo.api.live import _pump
 from halo.engagement.memory_store import MemoryEngagementStore
-from halo.redis.event_bus import LocalEventBus
 from halo.redis.live_signals import LocalLiveSignals
+from halo.services.engagement import Engagement, VideoView
 from halo.services.errors import NotFound
 from halo.services.live import NOT_FOUND, TOO_SLOW, LiveHub, LiveSocket
-from halo.services.videos import Engagement, VideoView
 
 
 @dataclass
@@ -53,12 +52,13 @@ def wired() -> tuple[LiveHub, MemoryEngagementStore, CountingVideos]:
         videos,  # type: ignore[arg-type]
         store,
         signals,
-        LocalEventBus(),
         capacity=3,
         presence_ttl_seconds=30,
         interval_seconds=0.1,
         refresh_seconds=5.0,
     )
+    signals.on_signal(hub.on_signal)
+    signals.on_reset(hub.on_signals_lost)
     return hub, store, videos
 
 

@@ -26,6 +26,7 @@ from halo.api.operation import operation
 from halo.api.schemas import LiveQuery
 from halo.api.validation import parse_query
 from halo.observability import metrics
+from halo.services.engagement import viewer_key
 from halo.services.errors import NotFound, Unauthorized, Unavailable
 from halo.services.live import (
     CLIENT_LEFT,
@@ -79,9 +80,9 @@ class LiveAdmission:
         videos = request.app.ctx.services.videos
         await videos.get(principal, request.match_info["video_id"])
         if principal is None and query.viewer_id is None:
-            viewer_key = f"a:ws-{uuid.uuid4().hex}"  # a viewer of its own
+            key = f"a:ws-{uuid.uuid4().hex}"  # a viewer of its own
         else:
-            viewer_key = videos.viewer_key(principal, query.viewer_id)
+            key = viewer_key(principal, query.viewer_id)
         if request.headers.get("upgrade", "").lower() != "websocket":
             raise SanicException(
                 "this endpoint speaks WebSocket only: send Upgrade: websocket",
@@ -90,7 +91,7 @@ class LiveAdmission:
             )
         if not _hub(request).has_room():
             raise Unavailable("no room for another live connection here; try again shortly")
-        request.ctx.live_viewer_key = viewer_key
+        request.ctx.live_viewer_key = key
 
 
 @blueprint.websocket("/<video_id:int>/live")

@@ -30,12 +30,13 @@ from typing import Any
 import orjson
 
 from halo.engagement.store import EngagementStore, VideoGone
-from halo.redis.event_bus import EventBus
 from halo.redis.link import StoreUnavailable
 from halo.redis.live_signals import LiveSignals
 from halo.services.auth import Principal
+from halo.services.engagement import VideoView
 from halo.services.errors import NotFound
-from halo.services.videos import VideoService, VideoView, can_see
+from halo.services.videos import VideoService
+from halo.services.visibility import can_see
 
 log = logging.getLogger("halo.live")
 
@@ -141,7 +142,6 @@ class LiveHub:
         videos: VideoService,
         store: EngagementStore,
         signals: LiveSignals,
-        events: EventBus,
         *,
         capacity: int,
         presence_ttl_seconds: int,
@@ -158,9 +158,6 @@ class LiveHub:
         self._feeds: dict[int, _Feed] = {}
         self._open = 0
         self._closing = False
-        signals.on_signal(self._signal)
-        signals.on_reset(self._signal_all)
-        events.on_message(self._on_notice)  # a PATCH may hide a video from some of its watchers
 
     # --- sockets ---------------------------------------------------------------------
 
@@ -229,19 +226,19 @@ class LiveHub:
 
     # --- signals -----------------------------------------------------------------------
 
-    def _signal(self, video_id: int) -> None:
+    def on_signal(self, video_id: int) -> None:
         feed = self._feeds.get(video_id)
         if feed is not None:
             feed.wake.set()
 
-    def _signal_all(self) -> None:
+    def on_signals_lost(self) -> None:
         for feed in self._feeds.values():
             feed.wake.set()
 
-    def _on_notice(self, message: dict[str, Any]) -> None:
+    def on_notice(self, message: dict[str, Any]) -> None:
         if message.get("kind") == "changed":
             for video_id in message.get("ids", ()):
-                self._signal(video_id)
+                self.on_signal(video_id)
 
     # --- background work ---------------------------------------------------------------
 

@@ -1,0 +1,218 @@
+"""Engagement: views, likes, comments and presence, and the merging of a video's durable counters
+(PostgreSQL) with its real-time ones (Redis) into the counts a client sees."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from halo.engagement.store import Counters, EngagementStore, Snapshot, VideoGone
+from halo.redis.link import StoreUnavailable
+from halo.repositories.engagement import CommentRow, CounterRow, EngagementRepository, VideoMissing
+from halo.repositories.videos import VideoRow
+from halo.security.cursors import CursorCodec
+from halo.services.auth import Principal
+from halo.services.errors import FieldIssue, Unavailable, ValidationFailed
+from halo.services.pages import Page, bad_cursor, decode_cursor
+from halo.services.visibility import not_found
+
+if TYPE_CHECKING:
+    from halo.services.videos import VideoService
+
+VIEWER_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+@dataclass(frozen=True, slots=True)
+class Engagement:
+    view_count: int
+    like_count: int
+    comment_count: int
+    live_viewers: int
+
+
+@dataclass(frozen=True, slots=True)
+class VideoView:
+    video: VideoRow
+    engagement: Engagement | None  # None: Redis unreachable, served degraded
+
+
+class CounterMerge:
+    """Rows and Redis snapshots into videos with engagement."""
+
+    def __init__(self, store: EngagementStore, engagement: EngagementRepository) -> None:
+        self._store = store
+        self._engagement = engagement
+
+    async def read(self, video_ids: list[int]) -> Mapping[int, Snapshot] | None:
+        """Redis's side of these videos; None while Redis is unreachable."""
+        try:
+            return await self._store.read(video_ids)
+        except StoreUnavailable:
+            return None
+
+    async def with_engagement(self, videos: list[VideoRow]) -> tuple[list[VideoView], bool]:
+        snapshots = await self.read([video.id for video in videos]) if videos else {}
+        return await self.merge(videos, snapshots), snapshots is None
+
+    async def merge(
+        self, videos: list[VideoRow], snapshots: Mapping[int, Snapshot] | None, *, rows_are_fresh: bool = True
+    ) -> list[VideoView]:
+        """A row from this worker's cache may hold old counters: when Redis has none to offer,
+        the counters are read again from PostgreSQL."""
+        if snapshots is None:
+            return [VideoView(video, None) for video in videos]
+        if not rows_are_fresh:
+            videos = await self._fresh_counters(videos, snapshots)
+        views, stale = [], []
+        for video in videos:
+            snapshot = snapshots[video.id]
+            cached = snapshot.counters
+            if cached is not None and cached.version >= video.counters_version:
+                likes, comments = cached.likes, cached.comments
+            else:  # missing from Redis, an older epoch, or older than the row: the row is right
+                likes, comments = video.like_count, video.comment_count
+                stale.append((video.id, Counters(likes, comments, video.counters_version)))
+            view_count = video.view_count + snapshot.views.beyond(video.view_flush_seq)
+            views.append(VideoView(video, Engagement(view_count, likes, comments, snapshot.live_viewers)))
+        if stale:
+            with contextlib.suppress(StoreUnavailable):
+                await self._store.cache_counters(stale)
+        return views
+
+    async def cache_counters(self, video_id: int, counters: CounterRow) -> None:
+        # PostgreSQL has the change; a failed cache write starts a new epoch when Redis is back.
+        with contextlib.suppress(StoreUnavailable):
+            await self._store.cache_counters(
+                [(video_id, Counters(counters.like_count, counters.comment_count, counters.counters_version))]
+            )
+
+    async def _fresh_counters(
+        self, videos: list[VideoRow], snapshots: Mapping[int, Snapshot]
+    ) -> list[VideoRow]:
+        fresh = []
+        for video in videos:
+            if snapshots[video.id].counters is None:  # e.g. Redis restarted empty, or a new epoch
+                counters = await self._engagement.counters(video.id)
+                if counters is not None:
+                    video = dataclasses.replace(
+                        video,
+                        like_count=counters.like_count,
+                        comment_count=counters.comment_count,
+                        counters_version=counters.counters_version,
+                    )
+            fresh.append(video)
+        return fresh
+
+
+class EngagementService:
+    """What viewers do to a video they can see: view, like, comment, be present."""
+
+    def __init__(
+        self,
+        *,
+        videos: VideoService,
+        engagement: EngagementRepository,
+        store: EngagementStore,
+        counters: CounterMerge,
+        cursors: CursorCodec,
+        presence_ttl_seconds: int,
+    ) -> None:
+        self._videos = videos
+        self._engagement = engagement
+        self._store = store
+        self._counters = counters
+        self._cursors = cursors
+        self._presence_ttl = presence_ttl_seconds
+
+    async def add_view(self, viewer: Principal | None, video_id: int) -> int:
+        video = await self._videos.visible(viewer, video_id)
+        try:
+            tally = await self._store.add_view(video_id)
+        except VideoGone:
+            raise not_found() from None
+        except StoreUnavailable:
+            raise Unavailable("view counting is temporarily unavailable") from None
+        return video.view_count + tally.beyond(video.view_flush_seq)
+
+    async def like(self, principal: Principal, video_id: int) -> int:
+        return await self._toggle_like(principal, video_id, like=True)
+
+    async def unlike(self, principal: Principal, video_id: int) -> int:
+        return await self._toggle_like(principal, video_id, like=False)
+
+    async def _toggle_like(self, principal: Principal, video_id: int, *, like: bool) -> int:
+        await self._videos.visible(principal, video_id)
+        toggle = self._engagement.like if like else self._engagement.unlike
+        try:
+            changed, counters = await toggle(video_id, principal.user_id)
+        except VideoMissing:
+            raise not_found() from None
+        if changed:
+            await self._counters.cache_counters(video_id, counters)
+        return counters.like_count
+
+    async def comments(
+        self, viewer: Principal | None, video_id: int, *, limit: int, cursor: str | None
+    ) -> Page[CommentRow]:
+        await self._videos.visible(viewer, video_id)
+        scope = ["comments", video_id]
+        after = None
+        if cursor:
+            position = decode_cursor(self._cursors, cursor, scope)
+            try:
+                after = (datetime.fromisoformat(position[0]), int(position[1]))
+            except (TypeError, ValueError, IndexError):
+                raise bad_cursor() from None
+        rows = await self._engagement.comments_page(video_id, after=after, limit=limit + 1)
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            next_cursor = self._cursors.encode(scope, [rows[-1].created_at.isoformat(), rows[-1].id])
+        return Page(rows, next_cursor)
+
+    async def add_comment(self, principal: Principal, video_id: int, body: str) -> CommentRow:
+        await self._videos.visible(principal, video_id)
+        try:
+            comment, counters = await self._engagement.add_comment(video_id, principal.user_id, body)
+        except VideoMissing:
+            raise not_found() from None
+        await self._counters.cache_counters(video_id, counters)
+        return comment
+
+    async def heartbeat(self, viewer: Principal | None, video_id: int, viewer_id: str | None) -> int:
+        await self._videos.visible(viewer, video_id)
+        key = viewer_key(viewer, viewer_id)
+        try:
+            return await self._store.heartbeat(video_id, key, self._presence_ttl)
+        except VideoGone:
+            raise not_found() from None
+        except StoreUnavailable:
+            raise Unavailable("presence is temporarily unavailable") from None
+
+    async def leave(self, viewer: Principal | None, video_id: int, viewer_id: str | None) -> int:
+        await self._videos.visible(viewer, video_id)
+        key = viewer_key(viewer, viewer_id)
+        try:
+            return await self._store.leave(video_id, key)
+        except VideoGone:
+            raise not_found() from None
+        except StoreUnavailable:
+            raise Unavailable("presence is temporarily unavailable") from None
+
+
+def viewer_key(viewer: Principal | None, viewer_id: str | None) -> str:
+    """Who counts as one live viewer: the user when authenticated (`viewer_id` ignored), else the
+    client-chosen viewer id (422 when missing or malformed)."""
+    if viewer is not None:
+        return f"u:{viewer.user_id}"
+    if viewer_id is None or not VIEWER_ID.fullmatch(viewer_id):
+        issue = "is required when anonymous" if viewer_id is None else "must be 8-64 of A-Z a-z 0-9 _ -"
+        raise ValidationFailed(
+            "viewer_id is required for anonymous viewers", [FieldIssue("viewer_id", issue)]
+        )
+    return f"a:{viewer_id}"
