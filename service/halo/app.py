@@ -32,7 +32,9 @@ from halo.db import database
 from halo.engagement.memory_store import MemoryEngagementStore
 from halo.engagement.redis_store import RedisEngagementStore
 from halo.engagement.store import EngagementStore
-from halo.middleware import access_log, compression, draining, header_values, headers, limits, request_id
+from halo.http import fastpath
+from halo.middleware import compression, draining, headers, limits, request_id
+from halo.middleware.access_log import AccessLog
 from halo.middleware.auth import BearerAuth
 from halo.middleware.client_ip import ClientIpResolver
 from halo.middleware.cors import Cors
@@ -125,7 +127,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     error_handler = EnvelopeErrorHandler(unavailable=(DatabaseUnavailable, StoreUnavailable))
     # Every 401 passes the error handler, whichever layer refused (token, missing token, login).
     error_handler.on_unauthorized.append(metrics.record_auth_failure)
-    header_values.install()
+    fast = fastpath.install(settings.fast_path)
     app = Sanic("halo", error_handler=error_handler, configure_logging=False)
     app.config.update(
         {
@@ -236,7 +238,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     app.ctx.resources = Resources(hasher=hasher, link=link, events=events, signals=signals)
 
     observability = Observability(span_exporter=span_exporter)
-    _install_middleware(app, settings, services, observability)
+    _install_middleware(app, settings, services, observability, fast)
     blueprints = (
         health_api.blueprint,
         root_api.blueprint,
@@ -263,7 +265,11 @@ def _subscribe(events: EventBus, signals: LiveSignals, services: Services) -> No
 
 
 def _install_middleware(
-    app: Sanic, settings: Settings, services: Services, observability: Observability
+    app: Sanic,
+    settings: Settings,
+    services: Services,
+    observability: Observability,
+    fast: fastpath.FastPath | None,
 ) -> None:
     """Request middleware runs from the highest priority down, response middleware from the lowest up."""
     client_ip = ClientIpResolver(settings.trusted_proxies)
@@ -292,7 +298,9 @@ def _install_middleware(
 
         spans = observability.spans = ServerSpans()
         before.append(spans.start)
-    request_metrics = RequestMetrics(metrics.metrics()) if settings.metrics_enabled else None
+    request_metrics = None
+    if settings.metrics_enabled:
+        request_metrics = RequestMetrics(metrics.metrics(), fast.batch_writer if fast else None)
     app.ctx.request_metrics = request_metrics
     if request_metrics is not None:
         before.append(request_metrics.started)
@@ -308,7 +316,7 @@ def _install_middleware(
     before.append(LiveAdmission())  # WebSocket routes only: admitted or refused before the handshake
 
     after += [
-        access_log.log_request,
+        AccessLog(fast.access_line if fast else None),
         compression.gzip_response,
         draining.close_connection_when_draining,
         headers.caching_and_security_headers,

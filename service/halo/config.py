@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "text"] | None = None
 
+    # Speed tricks that reach into Sanic's and prometheus-client's private parts (halo.http.fastpath);
+    # off by itself, with one warning, on versions it was not written for.
+    fast_path: bool = True
+
     # Metrics: every worker writes its samples to files in this directory and the
     # metrics endpoint adds them up (prometheus-client's multiprocess mode).
     prometheus_multiproc_dir: str | None = None

@@ -13,10 +13,16 @@ import pytest
 from tests.support.server import RunningServer, base_env, migrate
 
 
-@pytest.fixture(scope="session")
-def server(database_url: str, redis_url: str) -> Iterator[RunningServer]:
+@pytest.fixture(scope="session", params=["fast-path", "plain"])
+def server(request: pytest.FixtureRequest, database_url: str, redis_url: str) -> Iterator[RunningServer]:
+    """The contract holds with the fast path on and off: every test on this server runs on both."""
     env = base_env(
-        database_url, redis_url, WORKERS="2", CORS_ORIGINS="https://app.example", WS_AUTH_RECHECK_SECONDS="1"
+        database_url,
+        redis_url,
+        WORKERS="2",
+        CORS_ORIGINS="https://app.example",
+        WS_AUTH_RECHECK_SECONDS="1",
+        FAST_PATH="true" if request.param == "fast-path" else "false",
     )
     migrate(env)
     running = RunningServer(env).start()

@@ -1,4 +1,4 @@
-"""The access line's fast form is the same JSON as the general one, whatever the values hold."""
+"""The access line: the fast path's form is the same JSON as the general one, whatever the values hold."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 
+from halo.http.fastpath import FastLine
+from halo.http.fastpath.access_line import access_line
+from halo.http.routes import route_template
 from halo.middleware import access_log
 from halo.observability.logging import BufferedStreamHandler, configure_logging, trace_id_var, write_json_line
 
@@ -49,7 +52,7 @@ def request(method: str, route: str | None, client_ip: str | None, elapsed: floa
 
 def general_line(req: Any, status: int, duration_ms: float | None) -> dict[str, object]:
     """What `write_json_line` makes of the same request (the path for anything unusual)."""
-    route = access_log.route_template(req)
+    route = route_template(req)
     fields = {
         "http": {
             "method": req.method,
@@ -71,7 +74,7 @@ def test_the_fast_line_is_the_general_line(
     lines: io.StringIO, client_ip: str | None, route: str | None, elapsed: float | None
 ) -> None:
     req = request("GET", route, client_ip, elapsed)
-    access_log.log_request(req, SimpleNamespace(status=201))
+    access_log.AccessLog(access_line)(req, SimpleNamespace(status=201))
     general_line(req, 201, 12.346 if elapsed is not None else None)
     fast, general = written(lines)
 
@@ -80,16 +83,17 @@ def test_the_fast_line_is_the_general_line(
     if elapsed is not None:
         assert fast["http"].pop("duration_ms") == pytest.approx(general["http"].pop("duration_ms"), abs=1)
     assert fast == general
-    assert fast["message"] == f"GET {access_log.route_template(req)} 201"
+    assert fast["message"] == f"GET {route_template(req)} 201"
 
 
 def test_an_unknown_method_and_a_trace_id_take_the_general_path_and_stay_valid_json(
     lines: io.StringIO,
 ) -> None:
-    access_log.log_request(request('BR"EW', "/api/v1", "10.0.0.1", 0.001), SimpleNamespace(status=405))
+    log_request = access_log.AccessLog(access_line)
+    log_request(request('BR"EW', "/api/v1", "10.0.0.1", 0.001), SimpleNamespace(status=405))
     token = trace_id_var.set("4bf92f3577b34da6a3ce929d0e0e4736")
     try:
-        access_log.log_request(request("GET", "/api/v1", "10.0.0.1", 0.001), SimpleNamespace(status=200))
+        log_request(request("GET", "/api/v1", "10.0.0.1", 0.001), SimpleNamespace(status=200))
     finally:
         trace_id_var.reset(token)
     unknown, traced = written(lines)
@@ -100,8 +104,9 @@ def test_an_unknown_method_and_a_trace_id_take_the_general_path_and_stay_valid_j
     assert traced["request_id"] == "5f0c2d7e9b8a4c6d8e1f2a3b4c5d6e7f"
 
 
-def test_probes_are_not_logged(lines: io.StringIO) -> None:
+@pytest.mark.parametrize("fast_line", [None, access_line], ids=["plain", "fast-path"])
+def test_probes_are_not_logged(lines: io.StringIO, fast_line: FastLine | None) -> None:
     req = request("GET", "/health/live", "10.0.0.1", 0.001)
     req.path = "/health/live"
-    access_log.log_request(req, SimpleNamespace(status=200))
+    access_log.AccessLog(fast_line)(req, SimpleNamespace(status=200))
     assert written(lines) == []

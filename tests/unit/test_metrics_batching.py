@@ -1,4 +1,5 @@
-"""Request metrics counted in memory and published in batches equal what `observe()` would record."""
+"""Request metrics, observed one by one or (fast path) counted in memory and published in batches,
+record what `observe()` would."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from types import SimpleNamespace
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 
+from halo.http.fastpath import BatchWriter
+from halo.http.fastpath.metrics import add_bucket_counts
 from halo.middleware.metrics import RequestMetrics
 from halo.observability.metrics import DURATION_BUCKETS
 
@@ -27,10 +30,16 @@ def _request(started: float) -> SimpleNamespace:
     return SimpleNamespace(ctx=SimpleNamespace(started=started), route=route, method="GET")
 
 
+WRITERS = pytest.mark.parametrize("writer", [None, add_bucket_counts], ids=["plain", "fast-path"])
+
+
+@WRITERS
 @pytest.mark.parametrize("durations", [[0.001, 0.004, 0.02, 0.3, 12.0, 0.005, 0.0051]])
-def test_published_batches_match_observe(durations: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_published_metrics_match_observe(
+    durations: list[float], writer: BatchWriter | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     metrics = _metrics()
-    request_metrics = RequestMetrics(metrics)  # type: ignore[arg-type]
+    request_metrics = RequestMetrics(metrics, writer)  # type: ignore[arg-type]
     now = 1000.0
     monkeypatch.setattr("halo.middleware.metrics.time.perf_counter", lambda: now)
     for seconds in durations:
@@ -53,9 +62,10 @@ def test_published_batches_match_observe(durations: list[float], monkeypatch: py
     assert metrics.active_requests._value.get() == 0
 
 
-def test_in_flight_requests_are_published() -> None:
+@WRITERS
+def test_in_flight_requests_are_published(writer: BatchWriter | None) -> None:
     metrics = _metrics()
-    request_metrics = RequestMetrics(metrics)  # type: ignore[arg-type]
+    request_metrics = RequestMetrics(metrics, writer)  # type: ignore[arg-type]
     for _ in range(3):
         request_metrics.started(_request(0.0))  # type: ignore[arg-type]
     request_metrics.publish()

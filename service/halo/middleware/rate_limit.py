@@ -8,9 +8,8 @@ from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from halo.http.routes import EXEMPT_PATHS
 from halo.security.token_bucket import Decision, LocalRateLimiter, RateLimiter
-
-EXEMPT_PATHS = frozenset({"/health", "/health/live", "/health/ready", "/metrics"})
 
 
 class RateLimited(SanicException):

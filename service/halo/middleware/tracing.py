@@ -15,8 +15,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from halo.middleware.access_log import route_template
-from halo.middleware.rate_limit import EXEMPT_PATHS
+from halo.http.routes import EXEMPT_PATHS, route_template
 from halo.observability.logging import trace_id_var
 from halo.observability.metrics import normalise_method
 

@@ -48,20 +48,30 @@ def utc_timestamp(created: float) -> str:
     return _second[1] + _MILLISECONDS[int((created - whole) * 1000)]
 
 
+def json_line(created: float, level: str, logger: str, message: str, fields: dict[str, Any]) -> str:
+    """The one JSON log line (no newline): time, level, logger, message, then the fields that are set."""
+    entry: dict[str, object] = {
+        "ts": utc_timestamp(created),
+        "level": level,
+        "logger": logger,
+        "message": message,
+    }
+    for key, value in fields.items():
+        if value is not None:
+            entry.setdefault(key, value)
+    return orjson.dumps(entry, default=str).decode()
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "ts": utc_timestamp(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
+        fields = {
+            key: value
+            for key, value in record.__dict__.items()
+            if key not in _RESERVED and not key.startswith("_")
         }
-        for key, value in record.__dict__.items():
-            if key not in _RESERVED and value is not None and not key.startswith("_"):
-                entry[key] = value
         if record.exc_info:
-            entry["stack"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+            fields["stack"] = self.formatException(record.exc_info)
+        return json_line(record.created, record.levelname.lower(), record.name, record.getMessage(), fields)
 
 
 class TextFormatter(logging.Formatter):
@@ -168,29 +178,15 @@ def write_json_line(logger: logging.Logger, level: int, message: str, fields: di
     if sink is None:
         logger.log(level, message, extra=fields)
         return
-    entry: dict[str, object] = {
-        "ts": utc_timestamp(time.time()),
-        "level": _LEVEL_NAMES.get(level) or logging.getLevelName(level).lower(),
-        "logger": logger.name,
-        "message": message,
-        **fields,
-    }
-    if entry.get("request_id") is None:
-        entry["request_id"] = request_id_var.get()
-    trace_id = trace_id_var.get()
-    if trace_id is not None:
-        entry.setdefault("trace_id", trace_id)
-    if None in entry.values():
-        entry = {key: value for key, value in entry.items() if value is not None}
-    sink(orjson.dumps(entry, default=str, option=orjson.OPT_APPEND_NEWLINE).decode())
+    if fields.get("request_id") is None:
+        fields = {**fields, "request_id": request_id_var.get()}
+    if "trace_id" not in fields:
+        fields = {**fields, "trace_id": trace_id_var.get()}
+    level_name = _LEVEL_NAMES.get(level) or logging.getLevelName(level).lower()
+    sink(json_line(time.time(), level_name, logger.name, message, fields) + "\n")
 
 
 def configure_logging(level: str, fmt: str) -> None:
-    # Nothing we print needs the caller's file and line, thread or process names: skip gathering them.
-    logging._srcfile = None  # type: ignore[attr-defined]
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
     root = logging.getLogger()
     existing = [h for h in root.handlers if isinstance(h, BufferedStreamHandler) and h.stream is sys.stdout]
     handler = existing[0] if existing else BufferedStreamHandler(sys.stdout)  # one flusher thread a process
