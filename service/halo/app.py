@@ -49,6 +49,7 @@ from halo.redis.link import RedisLink, StoreUnavailable, link_for
 from halo.redis.live_signals import LiveSignals, LocalLiveSignals, RedisLiveSignals
 from halo.redis.login_throttle import ThrottleLimits, throttle_for
 from halo.redis.rate_limit import RedisRateLimiter
+from halo.redis.registration_limit import registration_limit_for
 from halo.redis.revocation_cache import MemoryRevocationCache, RedisRevocationCache, RevocationCache
 from halo.repositories.base import translate_errors
 from halo.repositories.engagement import EngagementRepository
@@ -156,7 +157,10 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     app.websocket_enabled = True
 
     hasher = PasswordHasher(
-        settings.bcrypt_rounds, threads=settings.effective_bcrypt_threads, niceness=settings.bcrypt_niceness
+        settings.bcrypt_rounds,
+        threads=settings.effective_bcrypt_threads,
+        niceness=settings.bcrypt_niceness,
+        queue_max=settings.password_queue_max,
     )
     link = link_for(settings) if settings.redis_url else None
     if link is not None:
@@ -207,6 +211,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
                     per_ip=settings.login_max_failures_per_ip,
                 ),
             ),
+            registrations=registration_limit_for(link, settings.register_max_per_ip),
         ),
         health=HealthService(DatabaseProbe(), link),
         videos=videos,

@@ -123,7 +123,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if settings.metrics_enabled:
             # One endpoint for the instance, in this (main) process, in both single- and multi-process mode.
-            endpoint = multiprocess.MetricsEndpoint(settings.host, settings.metrics_port, str(directory.path))
+            endpoint = multiprocess.MetricsEndpoint(
+                settings.metrics_host, settings.metrics_port, str(directory.path)
+            )
     except OSError as exc:
         print(f"halo: METRICS_PORT {settings.metrics_port}: {exc}", file=sys.stderr)
         directory.remove()

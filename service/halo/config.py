@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = Field(8000, ge=1, le=65535)
     metrics_port: int = Field(9464, ge=0, le=65535)
+    metrics_host: str = Field("0.0.0.0", min_length=1)
     workers: int | None = Field(None, ge=1, le=256)
 
     database_url: str = SQLITE_DEFAULT_URL
@@ -98,6 +99,7 @@ class Settings(BaseSettings):
     bcrypt_rounds: int = Field(12, ge=4, le=31)
     bcrypt_threads: int | None = Field(None, ge=1, le=64)
     bcrypt_niceness: int = Field(10, ge=0, le=19)
+    password_queue_max: int = Field(64, ge=0, le=100_000)
 
     rate_limit_rps: float = Field(1000.0, gt=0)
     rate_limit_burst: int = Field(2000, ge=1)
@@ -107,6 +109,7 @@ class Settings(BaseSettings):
     login_max_failures_per_account_ip: int = Field(5, ge=1)
     login_max_failures_per_account: int = Field(20, ge=1)
     login_max_failures_per_ip: int = Field(100, ge=1)
+    register_max_per_ip: int = Field(20, ge=1)
     trusted_proxies: CommaList = []
     cors_origins: CommaList = []
     max_body_bytes: int = Field(1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
@@ -117,6 +120,7 @@ class Settings(BaseSettings):
     view_flush_interval_seconds: float = Field(5.0, gt=0, le=3600)
 
     ws_max_connections: int = Field(10_000, ge=1, le=1_000_000)
+    ws_max_connections_per_ip: int = Field(50, ge=1, le=1_000_000)
     ws_ping_interval_seconds: float = Field(20.0, ge=0, le=3600)
     ws_send_timeout_seconds: float = Field(5.0, gt=0, le=600)
     ws_auth_recheck_seconds: float = Field(30.0, gt=0, le=86400)

@@ -11,6 +11,7 @@ from halo.config import Settings
 from halo.db import database
 from halo.db.models import User
 from halo.redis.login_throttle import MemoryLoginThrottle, ThrottleLimits
+from halo.redis.registration_limit import MemoryRegistrationLimit
 from halo.redis.revocation_cache import MemoryRevocationCache
 from halo.repositories.errors import UniqueViolation
 from halo.repositories.revocations import RevocationRepository
@@ -62,6 +63,7 @@ def auth_service(users: UserRepository | None = None) -> AuthService:
         hasher=PasswordHasher(4, threads=4),
         tokens=TokenCodec("k" * 32, issuer="halo", audience="halo-api", ttl_seconds=600),
         throttle=MemoryLoginThrottle(ThrottleLimits()),
+        registrations=MemoryRegistrationLimit(10_000),
     )
 
 
@@ -72,6 +74,7 @@ async def test_concurrent_registrations_of_one_name_one_wins_one_conflicts() -> 
     async def register(i: int) -> str:
         try:
             await service.register(
+                client="192.0.2.1",
                 email=f"{unique()}-{i}@example.com",
                 username=name if i % 2 else name.upper(),
                 password="password1",
@@ -92,19 +95,25 @@ async def test_login_with_unknown_email_and_wrong_password_fail_alike() -> None:
     service = auth_service()
     email = f"{unique()}@example.com"
     await service.register(
-        email=email, username=unique(), password="password1", display_name="A", is_adult=False
+        client="192.0.2.1",
+        email=email,
+        username=unique(),
+        password="password1",
+        display_name="A",
+        is_adult=False,
     )
     with pytest.raises(Unauthorized) as unknown:
-        await service.login(email=f"{unique()}@example.com", password="password1", client_ip="192.0.2.1")
+        await service.login(email=f"{unique()}@example.com", password="password1", client="192.0.2.1")
     with pytest.raises(Unauthorized) as wrong:
-        await service.login(email=email, password="password2", client_ip="192.0.2.1")
+        await service.login(email=email, password="password2", client="192.0.2.1")
     assert unknown.value.message == wrong.value.message
-    assert (await service.login(email=email, password="password1", client_ip="192.0.2.1")).user.email == email
+    assert (await service.login(email=email, password="password1", client="192.0.2.1")).user.email == email
 
 
 async def test_logout_revokes_durably_even_with_an_empty_cache() -> None:
     service = auth_service()
     session = await service.register(
+        client="192.0.2.1",
         email=f"{unique()}@example.com",
         username=unique(),
         password="password1",
@@ -166,6 +175,7 @@ async def test_authentications_at_once_share_one_state_query_and_each_get_their_
     service = auth_service(users)
     sessions = [
         await service.register(
+            client="192.0.2.1",
             email=f"{unique()}@example.com",
             username=unique(),
             password="password1",

@@ -121,3 +121,16 @@ async def test_hashing_threads_run_at_a_lower_cpu_priority_than_the_loop(
 
 async def test_niceness_zero_keeps_the_loops_priority(monkeypatch: pytest.MonkeyPatch) -> None:
     assert await niceness_while_hashing(monkeypatch, 0, hashes=2) == [own_niceness()] * 2
+
+
+async def test_a_full_hashing_queue_refuses_at_once() -> None:
+    from halo.security.passwords import HasherBusy
+
+    hasher = PasswordHasher(10, threads=1, queue_max=2)
+    try:
+        results = await asyncio.gather(*(hasher.hash("password1") for _ in range(6)), return_exceptions=True)
+        assert sum(isinstance(r, str) for r in results) == 3  # one running, two waiting
+        assert sum(isinstance(r, HasherBusy) for r in results) == 3
+        assert isinstance(await hasher.hash("password1"), str)  # room again once they are done
+    finally:
+        hasher.close()

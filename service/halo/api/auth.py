@@ -49,7 +49,11 @@ def _session_json(session: Session) -> dict[str, Any]:
     "Create an account and get a token",
     tag="auth",
     body=RegisterRequest,
-    responses={201: TokenResponse, 400: None, 409: None, 422: None},
+    responses={201: TokenResponse, 400: None, 409: None, 422: None, 429: None, 503: None},
+    response_headers={
+        429: {"Retry-After": "seconds until this client may register again (REGISTER_MAX_PER_IP an hour)"},
+        503: {"Retry-After": "seconds to wait: password hashing is saturated"},
+    },
 )
 async def register(request: Request, body: RegisterRequest) -> HTTPResponse:
     session = await _service(request).register(
@@ -58,6 +62,7 @@ async def register(request: Request, body: RegisterRequest) -> HTTPResponse:
         password=body.password,
         display_name=body.display_name,
         is_adult=body.is_adult,
+        client=request.ctx.client_key,
     )
     return json_response(_session_json(session), status=201)
 
@@ -67,14 +72,17 @@ async def register(request: Request, body: RegisterRequest) -> HTTPResponse:
     "Exchange email and password for a token",
     tag="auth",
     body=LoginRequest,
-    responses={200: TokenResponse, 400: None, 401: None, 422: None, 429: None},
-    response_headers={429: {"Retry-After": "seconds until this account may be tried again from here"}},
+    responses={200: TokenResponse, 400: None, 401: None, 422: None, 429: None, 503: None},
+    response_headers={
+        429: {"Retry-After": "seconds until this account may be tried again from here"},
+        503: {"Retry-After": "seconds to wait: password hashing is saturated"},
+    },
     description="Unknown email, wrong password and an over-long password get the same 401. "
     "Repeated failures are throttled per account and per IP (429 with Retry-After).",
 )
 async def login(request: Request, body: LoginRequest) -> HTTPResponse:
     session = await _service(request).login(
-        email=body.email.lower(), password=body.password, client_ip=request.ctx.client_ip
+        email=body.email.lower(), password=body.password, client=request.ctx.client_key
     )
     return json_response(_session_json(session))
 

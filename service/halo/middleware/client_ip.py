@@ -32,9 +32,12 @@ class ClientIpResolver:
             ip = ip.ipv4_mapped  # type: ignore[union-attr]
         return any(ip in network for network in self._networks)
 
-    def resolve(self, peer: str, forwarded_for: str | None) -> str:
+    def resolve(self, peer: str, forwarded_for: str | list[str] | None) -> str:
+        """`forwarded_for`: the X-Forwarded-For value, or every line of it in order of arrival."""
         if not self._networks or not forwarded_for or not self._is_trusted(peer):
             return peer
+        if not isinstance(forwarded_for, str):
+            forwarded_for = ",".join(forwarded_for)
         hops = [hop.strip() for hop in forwarded_for.split(",")]
         for hop in reversed(hops):
             if not hop:
@@ -45,7 +48,26 @@ class ClientIpResolver:
 
     def middleware(self, request: Request) -> None:
         peer = request.conn_info.client_ip if request.conn_info else ""
-        request.ctx.client_ip = self.resolve(peer, request.headers.get("x-forwarded-for"))
+        if self._networks:
+            client_ip = self.resolve(peer, request.headers.getall("x-forwarded-for", None))
+        else:
+            client_ip = peer
+        request.ctx.client_ip = client_ip
+        request.ctx.client_key = client_key(client_ip)
+
+
+@lru_cache(maxsize=65536)
+def client_key(address: str) -> str:
+    """What per-client limits count by: an IPv4 address as it is, an IPv6 address's /64 prefix."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def _is_ip(value: str) -> bool:

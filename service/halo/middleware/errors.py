@@ -99,7 +99,7 @@ class EnvelopeErrorHandler(ErrorHandler):
             status, code = _status_of(exception)
             details = [{"field": d.field, "issue": d.issue} for d in exception.details] or None
             headers = None
-            if isinstance(exception, service_errors.Throttled):
+            if isinstance(exception, (service_errors.Throttled, service_errors.Busy)):
                 headers = {"Retry-After": str(exception.retry_after)}
             return envelope(request, status, code, exception.message, details, headers=headers)
         if isinstance(exception, self._unavailable):

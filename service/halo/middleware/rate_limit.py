@@ -1,4 +1,6 @@
-"""Per-client-IP rate limiting with `RateLimit-*` headers (probes and metrics are exempt)."""
+"""Per-client rate limiting (by `request.ctx.client_key`) with `RateLimit-*` headers.
+
+Probes and metrics are exempt."""
 
 from __future__ import annotations
 
@@ -34,14 +36,14 @@ class RateLimitMiddleware:
             ctx.rate_limit = None
             return None
         if self._local is not None:
-            decision = ctx.rate_limit = self._local.hit(ctx.client_ip)
+            decision = ctx.rate_limit = self._local.hit(ctx.client_key)
             if not decision.allowed:
                 self._refuse(request, decision)
             return None
         return self._check_shared(request)
 
     async def _check_shared(self, request: Request) -> None:
-        decision = request.ctx.rate_limit = await self._limiter.hit(request.ctx.client_ip)
+        decision = request.ctx.rate_limit = await self._limiter.hit(request.ctx.client_key)
         if not decision.allowed:
             self._refuse(request, decision)
 

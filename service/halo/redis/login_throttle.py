@@ -1,16 +1,20 @@
-"""Failed-login throttling, per account and per IP, shared through Redis.
+"""Login throttling, per account and per client, shared through Redis.
 
-Three counters of failures inside a fixed window (LOGIN_FAILURE_WINDOW_SECONDS):
+An attempt is counted *before* its password is checked, in one atomic step
+with the check of the limits, and refunded when the password was right: so
+however many requests for one account arrive at once, at most the limit's
+number of passwords are ever checked in a window. Three counters of attempts
+inside a fixed window (LOGIN_FAILURE_WINDOW_SECONDS):
 
-- account and IP together: one guesser at one account, throttled soonest;
-- IP alone: one source guessing many accounts;
+- account and client together: one guesser at one account, throttled soonest;
+- client alone: one source guessing many accounts;
 - account alone: many sources guessing one account. This one would let an
-  attacker keep a victim out, so it does not apply to an IP that has logged
+  attacker keep a victim out, so it does not apply to a client that has logged
   into the account successfully before (a remembered, known-good source).
 
-A locked-out caller gets 429 with `Retry-After` (when the window ends), and
-its attempts are refused before any password is checked. Emails are hashed
-in keys. With Redis down, the same rules run per process.
+A refused attempt gets 429 with `Retry-After` (when the window ends), whether
+its password was right or wrong: it is never checked. Emails are hashed in
+keys. With Redis down, the same rules run per process.
 """
 
 from __future__ import annotations
@@ -34,46 +38,64 @@ class ThrottleLimits:
 
 
 class LoginThrottle(Protocol):
-    async def retry_after(self, email: str, ip: str) -> int:
-        """Seconds this caller must wait before trying this account again; 0 when it may try now."""
+    async def attempt(self, email: str, client: str) -> int:
+        """Count an attempt at this account from this client, if the limits allow it.
 
-    async def failed(self, email: str, ip: str) -> None: ...
+        0: counted, check the password; otherwise the seconds to wait (nothing counted)."""
 
-    async def succeeded(self, email: str, ip: str) -> None: ...
+    async def succeeded(self, email: str, client: str) -> None:
+        """The password was right: refund the attempt and remember the client as known-good."""
+
+    async def refund(self, email: str, client: str) -> None:
+        """The attempt's password was never checked (hashing was saturated): it does not count."""
 
 
 def _account(email: str) -> str:
     return hashlib.sha256(email.encode()).hexdigest()[:32]
 
 
-def _keys(email: str, ip: str) -> tuple[str, str, str, str]:
+def _keys(email: str, client: str) -> tuple[str, str, str, str]:
     account = _account(email)
     tag = f"{{login:{account}}}"  # one Redis Cluster slot for the account's keys
     return (
-        f"halo:{tag}:pair:{ip}",
+        f"halo:{tag}:pair:{client}",
         f"halo:{tag}:account",
         f"halo:{tag}:good",
-        f"halo:login:ip:{ip}",
+        f"halo:login:ip:{{{client}}}",  # a slot of its own: the client's key is used alone
     )
 
 
-# KEYS: pair, account, good; ARGV: ip, max pair, max account -> seconds to wait (0: go)
-_CHECK_ACCOUNT = """
+# Check and count in one step: no request can slip between another's check and its count.
+# KEYS: pair, account, good; ARGV: client, max pair, max account, window -> seconds to wait (0: counted)
+_ATTEMPT_ACCOUNT = """
 local wait = 0
 local pair = tonumber(redis.call('GET', KEYS[1]) or '0')
-if pair >= tonumber(ARGV[2]) then wait = math.max(wait, redis.call('TTL', KEYS[1])) end
+if pair >= tonumber(ARGV[2]) then wait = math.max(wait, redis.call('TTL', KEYS[1]), 1) end
 local account = tonumber(redis.call('GET', KEYS[2]) or '0')
 if account >= tonumber(ARGV[3]) and redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then
-  wait = math.max(wait, redis.call('TTL', KEYS[2]))
+  wait = math.max(wait, redis.call('TTL', KEYS[2]), 1)
 end
-return wait
+if wait > 0 then return wait end
+for i = 1, 2 do
+  redis.call('INCR', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[4], 'NX')
+end
+return 0
 """
 
-# KEYS: pair, account; ARGV: window
-_FAIL_ACCOUNT = """
+# KEYS: by client; ARGV: max, window -> seconds to wait (0: counted)
+_ATTEMPT_CLIENT = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count >= tonumber(ARGV[1]) then return math.max(redis.call('TTL', KEYS[1]), 1) end
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2], 'NX')
+return 0
+"""
+
+# Take back one counted attempt (never below zero). KEYS: counters to decrement
+_REFUND = """
 for _, key in ipairs(KEYS) do
-  redis.call('INCR', key)
-  redis.call('EXPIRE', key, ARGV[1], 'NX')
+  if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
 end
 return 1
 """
@@ -84,105 +106,121 @@ class RedisLoginThrottle:
         self._link = link
         self._limits = limits
         self._fallback = fallback  # used while Redis is down
-        self._check = link.client.register_script(_CHECK_ACCOUNT)
-        self._fail = link.client.register_script(_FAIL_ACCOUNT)
+        self._attempt_account = link.client.register_script(_ATTEMPT_ACCOUNT)
+        self._attempt_client = link.client.register_script(_ATTEMPT_CLIENT)
+        self._refund = link.client.register_script(_REFUND)
 
-    async def retry_after(self, email: str, ip: str) -> int:
-        pair, account, good, by_ip = _keys(email, ip)
+    async def attempt(self, email: str, client: str) -> int:
+        pair, account, good, by_client = _keys(email, client)
         limits = self._limits
+        window = limits.window_seconds
 
         async def op() -> int:
+            wait = int(await self._attempt_client(keys=[by_client], args=[limits.per_ip, window]))
+            if wait:
+                return wait
             wait = int(
-                await self._check(
-                    keys=[pair, account, good], args=[ip, limits.per_account_ip, limits.per_account]
+                await self._attempt_account(
+                    keys=[pair, account, good],
+                    args=[client, limits.per_account_ip, limits.per_account, window],
                 )
             )
-            ip_failures = int(await self._link.client.get(by_ip) or 0)
-            if ip_failures >= limits.per_ip:
-                wait = max(wait, int(await self._link.client.ttl(by_ip)))
-            return max(wait, 0)
+            if wait:  # refused for the account: the client's count goes back
+                await self._refund(keys=[by_client])
+            return wait
 
         try:
             return await self._link.run(op, write=False)
         except StoreUnavailable:
-            return await self._fallback.retry_after(email, ip)
+            return await self._fallback.attempt(email, client)
 
-    async def failed(self, email: str, ip: str) -> None:
-        pair, account, _, by_ip = _keys(email, ip)
-        window = self._limits.window_seconds
-
-        async def op() -> None:
-            await self._fail(keys=[pair, account], args=[window])
-            async with self._link.client.pipeline(transaction=False) as pipe:
-                pipe.incr(by_ip)
-                pipe.expire(by_ip, window, nx=True)
-                await pipe.execute()
-
-        try:
-            await self._link.run(op, write=False)  # a lost failure count is no reason to rebuild caches
-        except StoreUnavailable:
-            await self._fallback.failed(email, ip)
-
-    async def succeeded(self, email: str, ip: str) -> None:
-        pair, _, good, _ = _keys(email, ip)
+    async def succeeded(self, email: str, client: str) -> None:
+        pair, account, good, by_client = _keys(email, client)
 
         async def op() -> None:
+            await self._refund(keys=[account])
+            await self._refund(keys=[by_client])
             async with self._link.client.pipeline(transaction=False) as pipe:
                 pipe.delete(pair)
-                pipe.sadd(good, ip)
+                pipe.sadd(good, client)
                 pipe.expire(good, KNOWN_GOOD_SECONDS)
                 await pipe.execute()
 
         try:
+            await self._link.run(op, write=False)  # a lost refund is no reason to rebuild caches
+        except StoreUnavailable:
+            await self._fallback.succeeded(email, client)
+
+    async def refund(self, email: str, client: str) -> None:
+        pair, account, _, by_client = _keys(email, client)
+
+        async def op() -> None:
+            await self._refund(keys=[pair, account])
+            await self._refund(keys=[by_client])
+
+        try:
             await self._link.run(op, write=False)
         except StoreUnavailable:
-            await self._fallback.succeeded(email, ip)
+            await self._fallback.refund(email, client)
 
 
 class MemoryLoginThrottle:
-    """The same rules in this process: the embedded default, and the fallback while Redis is down."""
+    """The same rules in this process: the embedded default, and the fallback while Redis is down.
+
+    No await between a check and its count: the event loop makes each attempt atomic."""
 
     def __init__(self, limits: ThrottleLimits, *, max_entries: int = 100_000) -> None:
         self._limits = limits
         self._max_entries = max_entries
-        self._counters: dict[str, tuple[int, float]] = {}  # key -> (failures, window ends at)
-        self._good: dict[str, dict[str, float]] = {}  # account -> ip -> remembered until
+        self._counters: dict[str, tuple[int, float]] = {}  # key -> (attempts, window ends at)
+        self._good: dict[str, dict[str, float]] = {}  # account -> client -> remembered until
 
     def _count(self, key: str, now: float) -> tuple[int, float]:
-        failures, ends = self._counters.get(key, (0, 0.0))
-        return (failures, ends) if ends > now else (0, 0.0)
+        attempts, ends = self._counters.get(key, (0, 0.0))
+        return (attempts, ends) if ends > now else (0, 0.0)
 
-    async def retry_after(self, email: str, ip: str) -> int:
+    async def attempt(self, email: str, client: str) -> int:
         now = time.monotonic()
-        pair, account, _, by_ip = _keys(email, ip)
+        pair, account, _, by_client = _keys(email, client)
         limits = self._limits
         wait = 0.0
-        for key, limit in ((pair, limits.per_account_ip), (by_ip, limits.per_ip)):
-            failures, ends = self._count(key, now)
-            if failures >= limit:
+        for key, limit in ((pair, limits.per_account_ip), (by_client, limits.per_ip)):
+            attempts, ends = self._count(key, now)
+            if attempts >= limit:
                 wait = max(wait, ends - now)
-        failures, ends = self._count(account, now)
-        if failures >= limits.per_account and self._good.get(_account(email), {}).get(ip, 0.0) <= now:
+        attempts, ends = self._count(account, now)
+        if attempts >= limits.per_account and self._good.get(_account(email), {}).get(client, 0.0) <= now:
             wait = max(wait, ends - now)
-        return int(wait + 0.999)
-
-    async def failed(self, email: str, ip: str) -> None:
-        now = time.monotonic()
+        if wait > 0:
+            return max(1, int(wait + 0.999))
         if len(self._counters) >= self._max_entries:
             self._counters = {k: v for k, v in self._counters.items() if v[1] > now}
-        pair, account, _, by_ip = _keys(email, ip)
-        for key in (pair, account, by_ip):
-            failures, ends = self._count(key, now)
-            self._counters[key] = (failures + 1, ends if ends else now + self._limits.window_seconds)
+        for key in (pair, account, by_client):
+            attempts, ends = self._count(key, now)
+            self._counters[key] = (attempts + 1, ends if ends else now + limits.window_seconds)
+        return 0
 
-    async def succeeded(self, email: str, ip: str) -> None:
-        pair, *_ = _keys(email, ip)
+    async def succeeded(self, email: str, client: str) -> None:
+        now = time.monotonic()
+        pair, account, _, by_client = _keys(email, client)
         self._counters.pop(pair, None)
+        for key in (account, by_client):
+            attempts, ends = self._count(key, now)
+            if attempts > 0:
+                self._counters[key] = (attempts - 1, ends)
         if len(self._good) >= self._max_entries:
             self._good.clear()
         good = self._good.setdefault(_account(email), {})
         if len(good) < 100:
-            good[ip] = time.monotonic() + KNOWN_GOOD_SECONDS
+            good[client] = now + KNOWN_GOOD_SECONDS
+
+    async def refund(self, email: str, client: str) -> None:
+        now = time.monotonic()
+        pair, account, _, by_client = _keys(email, client)
+        for key in (pair, account, by_client):
+            attempts, ends = self._count(key, now)
+            if attempts > 0:
+                self._counters[key] = (attempts - 1, ends)
 
 
 def throttle_for(link: RedisLink | None, limits: ThrottleLimits) -> Any:

@@ -7,6 +7,10 @@ releases the GIL, so on a busy machine it competes with the loop for a core, and
 the kernel then lets a woken loop run at once instead of after a hash's time
 slice. bcrypt reads at most 72 bytes: longer passwords are refused, never
 silently truncated.
+
+The pool's queue is bounded: with every thread busy and `queue_max` hashes
+waiting, the next one is refused at once (`HasherBusy`, a 503 with
+Retry-After) rather than queued behind seconds of work.
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ import asyncio
 import logging
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import bcrypt
 
 MAX_PASSWORD_BYTES = 72
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +35,15 @@ class PasswordTooLong(ValueError):
     pass
 
 
+class HasherBusy(Exception):
+    """Every bcrypt thread is busy and the queue is full: try again shortly."""
+
+
 class PasswordHasher:
-    def __init__(self, rounds: int, *, threads: int, niceness: int = 0) -> None:
+    def __init__(self, rounds: int, *, threads: int, niceness: int = 0, queue_max: int = 64) -> None:
         self._rounds = rounds
+        self._capacity = threads + queue_max  # running plus waiting
+        self._pending = 0
         self._executor = ThreadPoolExecutor(
             max_workers=threads,
             thread_name_prefix="bcrypt",
@@ -62,7 +75,7 @@ class PasswordHasher:
         return bcrypt.hashpw(encoded, bcrypt.gensalt(self._rounds)).decode()
 
     async def hash(self, password: str) -> str:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self.hash_sync, password)
+        return await self._run(self.hash_sync, password)
 
     async def verify(self, password: str, password_hash: str | None) -> bool:
         """Constant-work check: with no hash (unknown account) or an over-long
@@ -71,9 +84,17 @@ class PasswordHasher:
         usable = password_hash is not None and len(encoded) <= MAX_PASSWORD_BYTES
         candidate = encoded if usable else encoded[:MAX_PASSWORD_BYTES]
         target = password_hash.encode() if usable and password_hash else None
-        loop = asyncio.get_running_loop()
-        matched = await loop.run_in_executor(self._executor, self._check, candidate, target)
+        matched = await self._run(self._check, candidate, target)
         return matched and usable
+
+    async def _run(self, work: Callable[..., T], *args: Any) -> T:
+        if self._pending >= self._capacity:  # checked and counted with no await between
+            raise HasherBusy("password hashing is saturated")
+        self._pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
+        finally:
+            self._pending -= 1
 
     def _check(self, password: bytes, hashed: bytes | None) -> bool:
         return _check(password, hashed if hashed is not None else self.dummy_hash)

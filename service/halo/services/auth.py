@@ -11,17 +11,27 @@ from typing import Any
 from halo.concurrency import ReadCoalescer
 from halo.redis.link import StoreUnavailable
 from halo.redis.login_throttle import LoginThrottle
+from halo.redis.registration_limit import RegistrationLimit
 from halo.redis.revocation_cache import RevocationCache
 from halo.repositories.errors import UniqueViolation
 from halo.repositories.revocations import RevocationRepository
 from halo.repositories.users import AuthState, UserRecord, UserRepository
-from halo.security.passwords import PasswordHasher, PasswordTooLong
+from halo.security.passwords import HasherBusy, PasswordHasher, PasswordTooLong
 from halo.security.tokens import InvalidToken, IssuedToken, TokenCodec
-from halo.services.errors import Conflict, FieldIssue, Forbidden, Throttled, Unauthorized, ValidationFailed
+from halo.services.errors import (
+    Busy,
+    Conflict,
+    FieldIssue,
+    Forbidden,
+    Throttled,
+    Unauthorized,
+    ValidationFailed,
+)
 
 log = logging.getLogger("halo.auth")
 
 BAD_CREDENTIALS = "invalid email or password"
+BUSY_RETRY_SECONDS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +65,7 @@ class AuthService:
         hasher: PasswordHasher,
         tokens: TokenCodec,
         throttle: LoginThrottle,
+        registrations: RegistrationLimit,
     ) -> None:
         self._users = users
         self._revocations = revocations
@@ -62,11 +73,31 @@ class AuthService:
         self._hasher = hasher
         self._tokens = tokens
         self._throttle = throttle
+        self._registrations = registrations
         self._reload: asyncio.Task[None] | None = None
         # Authenticated requests that arrive together read their callers' state in one query.
         self._states: ReadCoalescer[int, AuthState] = ReadCoalescer(users.auth_states)
 
     async def register(
+        self, *, email: str, username: str, password: str, display_name: str, is_adult: bool, client: str
+    ) -> Session:
+        """A new account for `client` (the caller's client key), within REGISTER_MAX_PER_IP an hour."""
+        wait = await self._registrations.admit(client)
+        if wait:
+            raise Throttled("too many accounts registered from here; try again later", retry_after=wait)
+        try:
+            return await self._register(
+                email=email,
+                username=username,
+                password=password,
+                display_name=display_name,
+                is_adult=is_adult,
+            )
+        except Exception:  # no account made: it does not count
+            await self._registrations.refund(client)
+            raise
+
+    async def _register(
         self, *, email: str, username: str, password: str, display_name: str, is_adult: bool
     ) -> Session:
         taken = await self._users.taken(email=email, username=username)
@@ -78,6 +109,8 @@ class AuthService:
             raise ValidationFailed(
                 "request body failed validation", [FieldIssue("password", "must be at most 72 bytes")]
             ) from None
+        except HasherBusy:
+            raise _busy() from None
         try:
             user = await self._users.create(
                 email=email,
@@ -90,17 +123,26 @@ class AuthService:
             raise _conflict({exc.field}) from None
         return Session(self._tokens.issue(user.id), user)
 
-    async def login(self, *, email: str, password: str, client_ip: str) -> Session:
-        wait = await self._throttle.retry_after(email, client_ip)
+    async def login(self, *, email: str, password: str, client: str) -> Session:
+        """A token for the right password. The attempt is counted before the password is checked
+        (and refunded when it was right), so a burst checks at most the throttle's limit of them."""
+        wait = await self._throttle.attempt(email, client)
         if wait:
             raise Throttled("too many failed logins; try again later", retry_after=wait)
-        found = await self._users.credentials_by_email(email)
-        user, password_hash = found if found is not None else (None, None)
-        # Unknown accounts are checked against a dummy hash: same work, same answer.
-        if not await self._hasher.verify(password, password_hash) or user is None:
-            await self._throttle.failed(email, client_ip)
+        try:
+            found = await self._users.credentials_by_email(email)
+            user, password_hash = found if found is not None else (None, None)
+            # Unknown accounts are checked against a dummy hash: same work, same answer.
+            matched = await self._hasher.verify(password, password_hash)
+        except HasherBusy:
+            await self._throttle.refund(email, client)  # no password was checked
+            raise _busy() from None
+        except Exception:
+            await self._throttle.refund(email, client)
+            raise
+        if not matched or user is None:
             raise Unauthorized(BAD_CREDENTIALS, reason="bad_credentials")
-        await self._throttle.succeeded(email, client_ip)
+        await self._throttle.succeeded(email, client)
         return Session(self._tokens.issue(user.id), user)
 
     async def logout(self, principal: Principal) -> None:
@@ -162,6 +204,10 @@ class AuthService:
             await self._cache.load(await self._revocations.active())
         except Exception as exc:  # best effort: the database answers meanwhile
             log.warning("could not reload the revocation cache: %s", exc)
+
+
+def _busy() -> Busy:
+    return Busy("too many passwords being checked; try again shortly", retry_after=BUSY_RETRY_SECONDS)
 
 
 def _conflict(fields: set[str]) -> Conflict:

@@ -52,6 +52,13 @@ class Unavailable(ServiceError):
 
 
 @dataclass
+class Busy(Unavailable):
+    """Saturated (the password-hashing queue is full): try again in `retry_after` seconds (503)."""
+
+    retry_after: int = 1
+
+
+@dataclass
 class Throttled(ServiceError):
     """Too many attempts; try again in `retry_after` seconds (429)."""
 

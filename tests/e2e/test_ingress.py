@@ -1,0 +1,112 @@
+"""Behind a real ingress: who the client is, and the per-client abuse limits (contract v1.1)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import assert_envelope, unique
+from tests.support.server import RunningServer, base_env
+
+
+@pytest.fixture(scope="module")
+def proxied(database_url: str, redis_url: str) -> Iterator[RunningServer]:
+    env = base_env(
+        database_url,
+        redis_url,
+        WORKERS="2",
+        TRUSTED_PROXIES="127.0.0.1/32",
+        RATE_LIMIT_BACKEND="redis",
+        RATE_LIMIT_RPS="0.1",
+        RATE_LIMIT_BURST="4",
+        REGISTER_MAX_PER_IP="3",
+    )
+    server = RunningServer(env).start()
+    yield server
+    server.terminate()
+
+
+def forwarded(*lines: str) -> list[tuple[str, str]]:
+    return [("X-Forwarded-For", line) for line in lines]
+
+
+def prefix_64() -> str:
+    """A fresh documentation /64 (2001:db8::/32), so runs never share buckets."""
+    return f"2001:db8:{unique('')[:4]}:{unique('')[:4]}"
+
+
+async def test_every_forwarded_for_line_counts_from_the_right(proxied: RunningServer) -> None:
+    client = f"198.51.100.{int(unique('')[:2], 16)}"
+    async with httpx.AsyncClient(base_url=proxied.url) as http:
+        statuses = [(await http.get("/api/v1/nope", headers=forwarded(client))).status_code for _ in range(4)]
+        assert statuses == [404] * 4
+        # The client's own line comes first; the proxy appended the real address on a line of its own.
+        spoofed = await http.get("/api/v1/nope", headers=forwarded("203.0.113.250", client))
+        assert_envelope(spoofed, 429, "rate_limited")
+
+
+async def test_ipv6_clients_of_one_64_share_a_bucket(proxied: RunningServer) -> None:
+    prefix = prefix_64()
+    async with httpx.AsyncClient(base_url=proxied.url) as http:
+        hosts = [f"{prefix}::{n:x}" for n in range(1, 5)] + [f"{prefix}:ffff:ffff:ffff:ffff"]
+        results = await asyncio.gather(*(http.get("/api/v1/nope", headers=forwarded(h)) for h in hosts))
+        assert sorted(r.status_code for r in results) == [404] * 4 + [429]
+        other = await http.get("/api/v1/nope", headers=forwarded(f"{prefix_64()}::1"))
+        assert other.status_code == 404  # the next /64 is another client
+
+
+async def test_registrations_beyond_the_limit_per_client_get_429_at_once(proxied: RunningServer) -> None:
+    prefix = prefix_64()
+
+    async def register(n: int) -> httpx.Response:
+        name = unique()
+        body = {
+            "email": f"{name}@example.com",
+            "username": name,
+            "password": "password123",
+            "display_name": "R",
+        }
+        # one client: addresses of one /64 (the rate limit is per client too: burst 4 is enough)
+        return await http.post("/api/v1/auth/register", json=body, headers=forwarded(f"{prefix}::{n + 1:x}"))
+
+    async with httpx.AsyncClient(base_url=proxied.url, timeout=30) as http:
+        results = await asyncio.gather(*(register(n) for n in range(4)))
+        assert sorted(r.status_code for r in results) == [201, 201, 201, 429]
+        refused = next(r for r in results if r.status_code == 429)
+        assert_envelope(refused, 429, "rate_limited")
+        assert 1 <= int(refused.headers["retry-after"]) <= 3600
+
+
+@pytest.fixture(scope="module")
+def saturated(database_url: str, redis_url: str) -> Iterator[RunningServer]:
+    env = base_env(
+        database_url, redis_url, WORKERS="1", BCRYPT_ROUNDS="12", BCRYPT_THREADS="1", PASSWORD_QUEUE_MAX="1"
+    )
+    server = RunningServer(env).start()
+    yield server
+    server.terminate()
+
+
+async def test_a_full_hashing_queue_answers_503_with_retry_after_at_once(saturated: RunningServer) -> None:
+    async def register() -> httpx.Response:
+        name = unique()
+        body = {
+            "email": f"{name}@example.com",
+            "username": name,
+            "password": "password123",
+            "display_name": "R",
+        }
+        return await http.post("/api/v1/auth/register", json=body)
+
+    async with httpx.AsyncClient(base_url=saturated.url, timeout=60) as http:
+        results = await asyncio.gather(*(register() for _ in range(8)))
+        statuses = sorted(r.status_code for r in results)
+        assert statuses.count(201) >= 2 and statuses.count(503) >= 1, statuses
+        busy = next(r for r in results if r.status_code == 503)
+        assert_envelope(busy, 503, "unavailable")
+        assert int(busy.headers["retry-after"]) >= 1
+        # Refused at once: long before the admitted hashes (cost 12, one thread) are all done.
+        assert busy.elapsed.total_seconds() < max(r.elapsed.total_seconds() for r in results)
