@@ -1,10 +1,9 @@
 """Reads asked for in the same turn of the event loop go to the store as one call.
 
-Under load a worker has dozens of requests in flight, and most of them want
-engagement counts for one video. Sent one by one, each pays a pool checkout,
-a timeout, a write, a read and a parse, in Python, for a few bytes of answer:
-about a quarter of a warm detail request's time (py-spy). Coalesced, the
-requests whose handlers reach the store in the same turn share one script
+Under load a worker has dozens of requests in flight that want a few bytes each
+from the same store; sent one by one, each pays a pool checkout, a write, a
+read and a parse (bench/RESULTS.md has the figures). Coalesced, the
+requests whose handlers reach the store in the same turn share one
 call: the batch is sent at the start of the next turn (`call_soon`), so a
 lone request waits for nothing but that. What each caller gets is what a
 call of its own, sent at that moment, would have returned: the batch leaves

@@ -14,7 +14,7 @@ from halo.http import fastpath
 def not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fastpath, "_installed", None)
     # Sanic's own, whatever an earlier test installed; put back afterwards
-    monkeypatch.setattr(BaseHTTPResponse, "processed_headers", fastpath.headers.SANIC_PROCESSED_HEADERS)
+    monkeypatch.setattr(BaseHTTPResponse, "processed_headers", fastpath.response_head.SANIC_PROCESSED_HEADERS)
 
 
 @pytest.mark.usefixtures("not_installed")
@@ -43,5 +43,5 @@ def test_the_installed_versions_are_the_ones_it_was_written_for() -> None:
     assert fastpath.unsupported_versions() == []
     installed = fastpath.install(True)
     assert installed is not None
-    assert BaseHTTPResponse.processed_headers is not fastpath.headers.SANIC_PROCESSED_HEADERS
+    assert BaseHTTPResponse.processed_headers is not fastpath.response_head.SANIC_PROCESSED_HEADERS
     assert fastpath.install(True) is installed  # once per process

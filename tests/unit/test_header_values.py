@@ -7,7 +7,7 @@ from sanic.headers import format_http1_response as sanic_format_http1_response
 from sanic.response import HTTPResponse, json
 from sanic.response.types import HEADER_TRANSLATION_TABLE
 
-from halo.http.fastpath import headers as header_values
+from halo.http.fastpath import response_head as header_values
 
 
 @pytest.mark.parametrize(

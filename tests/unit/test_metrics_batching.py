@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 
 from halo.http.fastpath import BatchWriter
-from halo.http.fastpath.metrics import add_bucket_counts
+from halo.http.fastpath.histogram_batches import add_bucket_counts
 from halo.middleware.metrics import RequestMetrics
 from halo.observability.metrics import DURATION_BUCKETS
 

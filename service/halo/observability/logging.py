@@ -98,8 +98,8 @@ class TextFormatter(logging.Formatter):
 
 class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Collects lines in memory and writes them every `interval` seconds (at once for warnings and
-    worse, and at exit). A write system call per line was a visible cost on the request path, and
-    stdout is often unbuffered in containers (PYTHONUNBUFFERED)."""
+    worse, and at exit): no write system call per line on the request path, where stdout is often
+    unbuffered (PYTHONUNBUFFERED in containers)."""
 
     def __init__(self, stream: Any, interval: float = 0.2, max_pending: int = 512) -> None:
         super().__init__(stream)

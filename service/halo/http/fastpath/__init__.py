@@ -1,7 +1,8 @@
 """The fast path: every speed trick that reaches into a library's private parts, in one place.
 
-- `headers`: Sanic's response-head writing replaced (one block, encoded once);
-- `metrics`: request durations added to prometheus-client's histogram in batches (`_buckets`, `_sum`);
+- `response_head`: Sanic's response-head writing replaced (one block, encoded once);
+- `histogram_batches`: request durations added to prometheus-client's histograms in batches
+  (`_buckets`, `_sum`);
 - `access_line`: the access line from pieces made once;
 - the `logging` module told not to gather caller, thread and process details for each record.
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from halo.http.fastpath import access_line, headers, metrics
+from halo.http.fastpath import access_line, histogram_batches, response_head
 
 log = logging.getLogger("halo.fastpath")
 
@@ -69,9 +70,9 @@ def install(enabled: bool) -> FastPath | None:
         wanted = ", ".join(f"{name} {'/'.join(p + '*' for p in ps)}" for name, ps in WRITTEN_FOR.items())
         log.warning("fast path off: written for %s, found %s", wanted, ", ".join(unsupported))
         return None
-    headers.install()
+    response_head.install()
     _skip_record_details()
-    _installed = FastPath(batch_writer=metrics.add_bucket_counts, access_line=access_line.access_line)
+    _installed = FastPath(histogram_batches.add_bucket_counts, access_line.access_line)
     return _installed
 
 
