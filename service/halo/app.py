@@ -222,6 +222,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
             counters=counters,
             cursors=cursors,
             presence_ttl_seconds=settings.presence_ttl_seconds,
+            view_window_seconds=settings.view_window_seconds,
         ),
         view_flusher=ViewFlusher(engagement, store, interval_seconds=settings.view_flush_interval_seconds),
         live=LiveHub(

@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
 
     presence_ttl_seconds: int = Field(30, ge=1, le=86400)
+    view_window_seconds: int = Field(1800, ge=0, le=7 * 86400)
+    trending_refresh_seconds: float = Field(60.0, ge=1, le=3600)
     video_cache_size: int = Field(20_000, ge=0, le=10_000_000)
     video_cache_ttl_seconds: float = Field(60.0, gt=0, le=3600)
     view_flush_interval_seconds: float = Field(5.0, gt=0, le=3600)

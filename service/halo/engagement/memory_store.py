@@ -8,13 +8,24 @@ bounded LRU cache, presence sets expire, applied view batches are dropped.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-from halo.engagement.store import TOMBSTONE_SECONDS, Counters, Snapshot, VideoGone, ViewBatch, ViewTally
+from halo.engagement.store import (
+    TOMBSTONE_SECONDS,
+    TREND_BUCKET_SECONDS,
+    TREND_BUCKET_TTL_SECONDS,
+    Counters,
+    Snapshot,
+    VideoGone,
+    ViewBatch,
+    ViewTally,
+)
 
 MAX_CACHED_COUNTERS = 100_000
+MAX_VIEW_MARKS = 1_000_000  # (video, viewer) marks of the view window; the oldest go first
 
 
 class MemoryEngagementStore:
@@ -34,6 +45,9 @@ class MemoryEngagementStore:
         self._applied: dict[int, float] = {}
         self._seq = 0
         self._retention = batch_retention_seconds
+        # (video, viewer) -> until; one window length for all, so insertion order is expiry order
+        self._view_marks: OrderedDict[tuple[int, str], float] = OrderedDict()
+        self._trend: dict[int, dict[int, int]] = {}  # hour -> video -> counted views
 
     @staticmethod
     def _now() -> float:
@@ -91,14 +105,47 @@ class MemoryEngagementStore:
                 self._counters.popitem(last=False)
             self._on_change(video_id)
 
-    async def add_view(self, video_id: int) -> ViewTally:
+    async def add_view(self, video_id: int, viewer: str | None = None, window_seconds: int = 0) -> ViewTally:
+        # No await from the mark to the count: concurrent first views of one viewer count once.
         if self._is_gone(video_id):
             raise VideoGone(video_id)
+        if (
+            viewer is not None
+            and window_seconds > 0
+            and not self._mark_view(video_id, viewer, window_seconds)
+        ):
+            return dataclasses.replace(self._tally(video_id), counted=False)
         self._pending[video_id] = self._pending.get(video_id, 0) + 1
         if self._pending_since is None:
             self._pending_since = self._now()
+        self._count_trending(video_id)
         self._on_change(video_id)
         return self._tally(video_id)
+
+    def _mark_view(self, video_id: int, viewer: str, window_seconds: int) -> bool:
+        """Set the viewer's mark unless a live one is there; whether it was set."""
+        now = self._now()
+        marks = self._view_marks
+        while marks:
+            oldest, until = next(iter(marks.items()))
+            if until > now and len(marks) < MAX_VIEW_MARKS:
+                break
+            del marks[oldest]
+        key = (video_id, viewer)
+        marked_until = marks.get(key)
+        if marked_until is not None and marked_until > now:
+            return False
+        marks.pop(key, None)
+        marks[key] = now + window_seconds
+        return True
+
+    def _count_trending(self, video_id: int) -> None:
+        hour = int(time.time() // TREND_BUCKET_SECONDS)
+        bucket = self._trend.setdefault(hour, {})
+        bucket[video_id] = bucket.get(video_id, 0) + 1
+        oldest = hour - TREND_BUCKET_TTL_SECONDS // TREND_BUCKET_SECONDS
+        for stale in [h for h in self._trend if h < oldest]:
+            del self._trend[stale]
 
     async def heartbeat(self, video_id: int, viewer: str, ttl_seconds: int) -> int:
         if self._is_gone(video_id):

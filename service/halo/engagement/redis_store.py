@@ -8,6 +8,7 @@ from Redis (`TIME`), so replicas with skewed clocks agree on presence.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -19,6 +20,8 @@ from halo.concurrency import ReadCoalescer
 from halo.engagement.store import (
     COUNTERS_TTL_SECONDS,
     TOMBSTONE_SECONDS,
+    TREND_BUCKET_SECONDS,
+    TREND_BUCKET_TTL_SECONDS,
     Counters,
     Snapshot,
     VideoGone,
@@ -36,6 +39,8 @@ APPLIED = "halo:{views}:applied"  # hash seq -> applied at (ms)
 SEQ = "halo:{views}:seq"
 GONE_VIEWS = "halo:{views}:gone"  # hash video id -> deleted at (ms): refuses late views
 BATCH_PREFIX = "halo:{views}:batch:"
+TREND_PREFIX = "halo:{views}:trend:"  # + hour: zset video id -> views counted in that hour
+VIEW_MARK_PREFIX = "halo:{views}:seen:"  # + video id:viewer, kept for the view window
 
 
 def counters_key(video_id: int) -> str:
@@ -113,21 +118,33 @@ redis.call('PUBLISH', ARGV[6], '')
 return 1
 """
 
-# KEYS: pending, batches, gone views; ARGV: video id, live channel
-# -> {pending, {seq, n, ...}}, or -1 when gone
+# KEYS: pending, batches, gone views, the viewer's mark; ARGV: video id, live channel, window s
+# -> {pending, {seq, n, ...}, counted}, or -1 when gone. The mark (SET NX EX) and the count are
+# one step, so concurrent first views of one viewer count once. A counted view also goes into
+# its hour's trending bucket (same slot), kept 25 hours.
 ADD_VIEW = (
     _NOW_MS
     + f"""
 if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return -1 end
-local pending = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-redis.call('HSETNX', KEYS[1], 'since', now)  -- when the oldest pending view came in
-redis.call('PUBLISH', ARGV[2], '')
+local counted = 1
+if tonumber(ARGV[3]) > 0 and not redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[3]) then counted = 0 end
+local pending
+if counted == 1 then
+  pending = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+  redis.call('HSETNX', KEYS[1], 'since', now)  -- when the oldest pending view came in
+  local bucket = '{TREND_PREFIX}' .. math.floor(now / {TREND_BUCKET_SECONDS * 1000})
+  redis.call('ZINCRBY', bucket, 1, ARGV[1])
+  redis.call('EXPIRE', bucket, {TREND_BUCKET_TTL_SECONDS})
+  redis.call('PUBLISH', ARGV[2], '')
+else
+  pending = redis.call('HGET', KEYS[1], ARGV[1])
+end
 local batches = {{}}
 for _, seq in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   batches[#batches + 1] = seq
   batches[#batches + 1] = redis.call('HGET', '{BATCH_PREFIX}' .. seq, ARGV[1])
 end
-return {{pending, batches}}
+return {{pending, batches, counted}}
 """
 )
 
@@ -369,14 +386,18 @@ class RedisEngagementStore:
 
         await self._run(op, write=True)
 
-    async def add_view(self, video_id: int) -> ViewTally:
+    async def add_view(self, video_id: int, viewer: str | None = None, window_seconds: int = 0) -> ViewTally:
+        window = window_seconds if viewer is not None else 0
         result = await self._eval(
-            "add_view", [PENDING, BATCHES, GONE_VIEWS], [video_id, live_channel(video_id)], write=True
+            "add_view",
+            [PENDING, BATCHES, GONE_VIEWS, f"{VIEW_MARK_PREFIX}{video_id}:{viewer or ''}"],
+            [video_id, live_channel(video_id), window],
+            write=True,
         )
         if result == -1:
             raise VideoGone(video_id)
-        pending, batches = result
-        return _tally(pending, batches)
+        pending, batches, counted = result
+        return dataclasses.replace(_tally(pending, batches), counted=bool(counted))
 
     async def heartbeat(self, video_id: int, viewer: str, ttl_seconds: int) -> int:
         live = await self._run(

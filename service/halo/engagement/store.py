@@ -11,6 +11,10 @@ a dict in this process for the embedded default.
   batches. A video's displayed count is its durable `view_count` plus the
   views of every batch newer than the row's `view_flush_seq` plus pending
   ones, which is exact at every moment of a flush.
+- A counted view is one per viewer and video per window: the viewer's mark
+  is set (if absent) and the view counted in one atomic step, so concurrent
+  first views count once. Counted views also land in hourly buckets kept
+  25 hours, from which the trending ranking is built.
 - Presence is a sorted set of viewers scored by expiry, on the store's clock.
 - A deleted video leaves a tombstone, so that a late write cannot bring its
   keys back.
@@ -24,6 +28,9 @@ from typing import Protocol
 
 TOMBSTONE_SECONDS = 3600
 COUNTERS_TTL_SECONDS = 24 * 3600
+TREND_BUCKET_SECONDS = 3600
+TREND_BUCKETS = 24  # the ranking counts the views of the last 24 hourly buckets
+TREND_BUCKET_TTL_SECONDS = 25 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +46,7 @@ class ViewTally:
 
     pending: int = 0
     batches: tuple[tuple[int, int], ...] = ()  # (batch seq, views of this video in it)
+    counted: bool = True  # False: this viewer's view was already counted in the window
 
     def beyond(self, flushed_seq: int) -> int:
         return self.pending + sum(views for seq, views in self.batches if seq > flushed_seq)
@@ -70,8 +78,10 @@ class EngagementStore(Protocol):
     async def cache_counters(self, items: Sequence[tuple[int, Counters]]) -> None:
         """Remember durable counters unless a newer version is cached or the video is gone."""
 
-    async def add_view(self, video_id: int) -> ViewTally:
-        """Count one view (raises VideoGone) and return the video's undurable views."""
+    async def add_view(self, video_id: int, viewer: str | None = None, window_seconds: int = 0) -> ViewTally:
+        """Count one view unless `viewer` already had one counted on this video in the last
+        `window_seconds` (0 or no viewer: always counts); raises VideoGone. Returns the video's
+        undurable views and whether this one counted."""
 
     async def heartbeat(self, video_id: int, viewer: str, ttl_seconds: int) -> int:
         """Mark `viewer` live for `ttl_seconds`; the number of live viewers (raises VideoGone)."""

@@ -152,6 +152,27 @@ class EngagementRepository:
         return raw
 
     @translate_errors
+    async def liked(self, user_id: int, video_ids: Sequence[int]) -> set[int]:
+        """Which of these videos `user_id` likes: one indexed read of the likes rows (the source
+        of truth, so a like from any replica shows at once)."""
+        if not video_ids:
+            return set()
+        if self._sql.dialect == "postgres":
+            rows = await self._sql.fetch(
+                "SELECT video_id FROM likes WHERE user_id = $1 AND video_id = ANY($2::bigint[])",
+                user_id,
+                list(video_ids),
+            )
+        else:
+            marks = ", ".join(f"${index}" for index in range(2, len(video_ids) + 2))
+            rows = await self._sql.fetch(
+                f"SELECT video_id FROM likes WHERE user_id = $1 AND video_id IN ({marks})",  # noqa: S608
+                user_id,
+                *video_ids,
+            )
+        return {int(row["video_id"]) for row in rows}
+
+    @translate_errors
     async def counters(self, video_id: int) -> CounterRow | None:
         raw = await self._sql.fetchrow(_COUNTERS, video_id)
         return _counters(raw) if raw else None

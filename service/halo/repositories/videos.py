@@ -8,6 +8,7 @@ video whose sort key did not change.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -188,6 +189,25 @@ class VideoRepository:
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         sql = f"SELECT {COLUMNS} FROM videos {where} ORDER BY {order.format(title=title)} LIMIT {arg(limit)}"  # noqa: S608
         return await self._rows(sql, *args)
+
+    @translate_errors
+    async def by_ids(self, ids: Sequence[int], visibility: Visibility) -> list[VideoRow]:
+        """The videos of `ids` the caller may see, in one query (in no particular order)."""
+        if not ids:
+            return []
+        if self._sql.dialect == "postgres":
+            args: list[Any] = [list(ids)]
+            where = "id = ANY($1::bigint[])"
+        else:
+            args = list(ids)
+            where = f"id IN ({', '.join(f'${index}' for index in range(1, len(ids) + 1))})"
+        if not visibility.sees_all_adult:
+            if visibility.viewer_id is None:
+                where += " AND NOT is_adult_content"
+            else:
+                args.append(visibility.viewer_id)
+                where += f" AND (NOT is_adult_content OR user_id = ${len(args)})"
+        return await self._rows(f"SELECT {COLUMNS} FROM videos WHERE {where}", *args)  # noqa: S608
 
     @translate_errors
     async def exists(self, video_id: int) -> bool:

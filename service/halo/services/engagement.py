@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import re
@@ -39,6 +40,10 @@ class Engagement:
 class VideoView:
     video: VideoRow
     engagement: Engagement | None  # None: Redis unreachable, served degraded
+    liked: bool | None = None  # the caller's own like; None for an anonymous caller
+
+    def seen_by(self, liked: bool | None) -> VideoView:
+        return dataclasses.replace(self, liked=liked)
 
 
 class CounterMerge:
@@ -55,9 +60,24 @@ class CounterMerge:
         except StoreUnavailable:
             return None
 
-    async def with_engagement(self, videos: list[VideoRow]) -> tuple[list[VideoView], bool]:
-        snapshots = await self.read([video.id for video in videos]) if videos else {}
-        return await self.merge(videos, snapshots), snapshots is None
+    async def with_engagement(
+        self, videos: list[VideoRow], viewer: Principal | None = None
+    ) -> tuple[list[VideoView], bool]:
+        """Videos with their engagement and, for an authenticated viewer, its own likes: one
+        batched Redis read and (authenticated only) one batched likes read, run concurrently."""
+        if not videos:
+            return [], False
+        ids = [video.id for video in videos]
+        if viewer is None:
+            snapshots = await self.read(ids)
+            return await self.merge(videos, snapshots), snapshots is None
+        snapshots, liked = await asyncio.gather(self.read(ids), self.liked(viewer, ids))
+        views = await self.merge(videos, snapshots)
+        return [view.seen_by(view.video.id in liked) for view in views], snapshots is None
+
+    async def liked(self, viewer: Principal, video_ids: list[int]) -> set[int]:
+        """Which of these videos the viewer likes, from PostgreSQL (where a like commits first)."""
+        return await self._engagement.liked(viewer.user_id, video_ids)
 
     async def merge(
         self, videos: list[VideoRow], snapshots: Mapping[int, Snapshot] | None, *, rows_are_fresh: bool = True
@@ -121,7 +141,9 @@ class EngagementService:
         counters: CounterMerge,
         cursors: CursorCodec,
         presence_ttl_seconds: int,
+        view_window_seconds: int = 1800,
     ) -> None:
+        self._view_window = view_window_seconds
         self._videos = videos
         self._engagement = engagement
         self._store = store
@@ -130,14 +152,31 @@ class EngagementService:
         self._presence_ttl = presence_ttl_seconds
 
     async def add_view(self, viewer: Principal | None, video_id: int) -> int:
+        """The v1 route's view (until the route passes the viewer): counted per user, else per request."""
+        view_count, _ = await self.count_view(viewer, video_id, viewer_id=None, client_ip=None)
+        return view_count
+
+    async def count_view(
+        self, viewer: Principal | None, video_id: int, *, viewer_id: str | None, client_ip: str | None
+    ) -> tuple[int, bool]:
+        """Count a view once per viewer and video per view window: the viewer is the user, else
+        the client-chosen `viewer_id` (422 when malformed), else the client IP. Returns the
+        video's view count and whether this view counted."""
         video = await self._videos.visible(viewer, video_id)
+        key: str | None
+        if viewer is not None:
+            key = f"u:{viewer.user_id}"
+        elif viewer_id is not None:
+            key = viewer_key(None, viewer_id)
+        else:
+            key = f"ip:{client_ip}" if client_ip else None
         try:
-            tally = await self._store.add_view(video_id)
+            tally = await self._store.add_view(video_id, key, self._view_window)
         except VideoGone:
             raise not_found() from None
         except StoreUnavailable:
             raise Unavailable("view counting is temporarily unavailable") from None
-        return video.view_count + tally.beyond(video.view_flush_seq)
+        return video.view_count + tally.beyond(video.view_flush_seq), tally.counted
 
     async def like(self, principal: Principal, video_id: int) -> int:
         return await self._toggle_like(principal, video_id, like=True)

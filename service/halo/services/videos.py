@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,14 +17,17 @@ from halo.repositories.videos import ListFilters, Sort, VideoRepository, VideoRo
 from halo.security.cursors import CursorCodec
 from halo.services.auth import Principal
 from halo.services.engagement import CounterMerge, Engagement, VideoView
-from halo.services.errors import Forbidden
+from halo.services.errors import BadInput, FieldIssue, Forbidden
 from halo.services.pages import Page, bad_cursor, decode_cursor
 from halo.services.video_cache import VideoCache
-from halo.services.visibility import can_see, not_found, valid_id, visibility_of
+from halo.services.visibility import MAX_ID, can_see, not_found, valid_id, visibility_of
 
 log = logging.getLogger("halo.videos")
 
 NOTICE_ROWS = 2000  # rows per flush notice: bounded messages
+MAX_BATCH_IDS = 100
+BATCH_ID = re.compile(r"[1-9][0-9]{0,18}")
+NOT_WITH_IDS = ("cursor", "sort", "q", "user_id", "is_live")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,8 @@ class ListQuery:
     user_id: int | None = None
     is_live: bool | None = None
     q: str | None = None
+    ids: str | None = None  # a batch read: comma-separated ids, alone
+    given: frozenset[str] = frozenset()  # the parameters the request named
 
 
 class VideoService:
@@ -80,6 +86,8 @@ class VideoService:
     # --- reading -----------------------------------------------------------------
 
     async def list_videos(self, viewer: Principal | None, query: ListQuery) -> Page[VideoView]:
+        if query.ids is not None or "ids" in query.given:
+            return await self._batch(viewer, query)
         filters = ListFilters(user_id=query.user_id, is_live=query.is_live, q=query.q or None)
         scope = ["videos", query.sort, filters.user_id, filters.is_live, filters.q]
         after = None
@@ -100,14 +108,30 @@ class VideoService:
             next_cursor = self._cursors.encode(
                 scope, [key.isoformat() if isinstance(key, datetime) else key, last.id]
             )
-        views, degraded = await self._counters.with_engagement(rows)
+        views, degraded = await self._counters.with_engagement(rows, viewer)
         return Page(views, next_cursor, degraded)
 
+    async def _batch(self, viewer: Principal | None, query: ListQuery) -> Page[VideoView]:
+        """The videos asked for by id, in the order asked, those missing or hidden left out:
+        one query for the rows and one batched engagement read."""
+        ids = batch_ids(query.ids or "", [name for name in NOT_WITH_IDS if name in query.given])
+        rows = {row.id: row for row in await self._videos.by_ids(ids, visibility_of(viewer))}
+        views, degraded = await self._counters.with_engagement(
+            [rows[video_id] for video_id in ids if video_id in rows], viewer
+        )
+        return Page(views, None, degraded)
+
     async def get(self, viewer: Principal | None, video_id: int) -> VideoView:
-        view = await self.current(valid_id(video_id))
-        if view is None or not can_see(view.video, viewer):
+        video_id = valid_id(video_id)
+        if viewer is None:  # the hot path: no read beyond the video's own
+            view = await self.current(video_id)
+            if view is None or not can_see(view.video, viewer):
+                raise not_found()
+            return view
+        found, liked = await asyncio.gather(self.current(video_id), self._counters.liked(viewer, [video_id]))
+        if found is None or not can_see(found.video, viewer):
             raise not_found()
-        return view
+        return found.seen_by(video_id in liked)
 
     async def current(self, video_id: int) -> VideoView | None:
         """The video with its engagement whoever asks (None once deleted): callers apply `can_see`."""
@@ -134,7 +158,7 @@ class VideoService:
         if fields.get("is_adult_content") and not principal.is_adult:
             raise Forbidden("only adult accounts may publish adult content")
         video = await self._videos.create(principal.user_id, fields)
-        return VideoView(video, Engagement(0, 0, 0, 0))
+        return VideoView(video, Engagement(0, 0, 0, 0), liked=False)
 
     async def update(self, principal: Principal, video_id: int, changes: dict[str, Any]) -> VideoView:
         await self._owned(principal, video_id)
@@ -144,7 +168,7 @@ class VideoService:
         await self._changed(video_id)
         if video is None:
             raise not_found()
-        views, _ = await self._counters.with_engagement([video])
+        views, _ = await self._counters.with_engagement([video], principal)
         return views[0]
 
     async def delete(self, principal: Principal, video_id: int) -> None:
@@ -182,3 +206,25 @@ class VideoService:
             return key, int(last_id)
         except (TypeError, ValueError):
             raise bad_cursor() from None
+
+
+def batch_ids(text: str, combined_with: list[str]) -> list[int]:
+    """`ids` of a batch read: 1-100 distinct positive ids, comma-separated, and no other filter
+    or cursor beside them; else a 400 on `ids`."""
+
+    def bad(issue: str) -> BadInput:
+        return BadInput("invalid query parameter", [FieldIssue("ids", issue)])
+
+    if combined_with:
+        raise bad(f"cannot be combined with {', '.join(combined_with)}")
+    parts = text.split(",")
+    if len(parts) > MAX_BATCH_IDS:
+        raise bad(f"at most {MAX_BATCH_IDS} ids")
+    if not all(BATCH_ID.fullmatch(part) for part in parts):
+        raise bad("must be comma-separated positive integer ids")
+    ids = [int(part) for part in parts]
+    if any(video_id > MAX_ID for video_id in ids):
+        raise bad("must be comma-separated positive integer ids")
+    if len(set(ids)) != len(ids):
+        raise bad("must not repeat an id")
+    return ids
