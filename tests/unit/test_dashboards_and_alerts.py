@@ -116,6 +116,9 @@ def test_dashboard_shows_what_sres_need() -> None:
         "redis errors",
         "flush lag",
         "replicas",
+        "open websockets",
+        "websocket messages per second",
+        "websocket closes by code",
     ):
         assert wanted in titles, wanted
     for panel in panels:
@@ -141,8 +144,36 @@ def test_alerts_name_only_exported_metrics() -> None:
         assert not unknown_metrics(rule["expr"]), rule["alert"]
 
 
-def test_alerts_cover_errors_latency_flush_lag_and_readiness() -> None:
+def selectors(node: Any) -> list[promql.VectorSelector]:
+    """Every vector selector of a PromQL expression."""
+    if isinstance(node, promql.VectorSelector):
+        return [node]
+    if isinstance(node, promql.MatrixSelector):
+        return selectors(node.vector_selector)
+    if isinstance(node, promql.Call):
+        return [s for arg in node.args for s in selectors(arg)]
+    children = [getattr(node, name, None) for name in ("expr", "lhs", "rhs", "param")]
+    return [s for child in children if isinstance(child, promql.Expr) for s in selectors(child)]
+
+
+def test_alerts_select_one_release_by_name_never_by_regex() -> None:
+    """Each selector names the release "halo" in namespace "halo" with equality matchers, which the
+    chart replaces with its release's names (charts/halo/templates/prometheusrule.yaml)."""
+    for rule in alert_rules():
+        for selector in selectors(promql.parse(rule["expr"])):
+            matchers = {m.name: (str(m.op), m.value) for m in selector.matchers.matchers}
+            assert matchers.get("namespace") == ("MatchOp.Equal", "halo"), (rule["alert"], selector.name)
+            release = matchers.get("service") or matchers.get("deployment")
+            assert release in (("MatchOp.Equal", "halo-metrics"), ("MatchOp.Equal", "halo")), (
+                rule["alert"],
+                selector.name,
+            )
+        assert ".*halo" not in rule["expr"], rule["alert"]
+
+
+def test_alerts_cover_errors_latency_flush_lag_readiness_and_websockets() -> None:
     rules = {rule["alert"]: rule for rule in alert_rules()}
+    assert "halo_websocket_closed_total" in rules["HaloWebSocketSlowClients"]["expr"]
     for name in (
         "HaloHighErrorRatio",
         "HaloLatencyObjective",
