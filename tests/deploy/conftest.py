@@ -26,6 +26,8 @@ TOOLS = ROOT / ".tools"
 KUBERNETES_VERSION = "1.30.0"
 NAMESPACE = "halo"
 RELEASE = "halo"
+# The chart has no image default: the tests' renders name this one.
+IMAGE_REPOSITORY = "registry.example.com/team/halo"
 
 
 def require(path: Path | None, what: str, hint: str = "run `make tools`") -> Path:
@@ -78,9 +80,20 @@ def tools() -> Tools:
 
 
 def helm_template(
-    tools: Tools, *values_files: Path, set_values: Iterable[str] = (), check: bool = True
+    tools: Tools,
+    *values_files: Path,
+    set_values: Iterable[str] = (),
+    check: bool = True,
+    bare: bool = False,
+    release: str = RELEASE,
+    namespace: str = NAMESPACE,
 ) -> subprocess.CompletedProcess[str]:
-    command: list[str | Path] = [tools.helm, "template", RELEASE, CHART, "--namespace", NAMESPACE]
+    """`helm template`; without a values file the image repository the chart requires is set
+    (IMAGE_REPOSITORY), unless `bare` asks for the chart's defaults alone."""
+    set_values = list(set_values)
+    command: list[str | Path] = [tools.helm, "template", release, CHART, "--namespace", namespace]
+    if not bare and not values_files and not any(s.startswith("image.repository=") for s in set_values):
+        set_values.insert(0, f"image.repository={IMAGE_REPOSITORY}")
     for path in values_files:
         command += ["--values", path]
     for item in set_values:
@@ -119,11 +132,15 @@ def hooks(obj: dict[str, Any]) -> tuple[set[str], int]:
 def config_env(
     objects: list[dict[str, Any]], pod_spec: dict[str, Any], container: dict[str, Any]
 ) -> dict[str, str]:
-    """The environment a container gets from its ConfigMaps (envFrom) and literal env values."""
+    """The environment a container gets from the rendered ConfigMaps (envFrom) and literal env values.
+
+    Sources outside the render (extraEnvVarsCM, extraEnvVarsSecret) are the operator's: not read here."""
     env: dict[str, str] = {}
+    rendered = {obj["metadata"]["name"] for obj in by_kind(objects, "ConfigMap")}
     for source in container.get("envFrom", []):
-        name = source["configMapRef"]["name"]
-        env.update(one(objects, "ConfigMap", name)["data"])
+        name = source.get("configMapRef", {}).get("name")
+        if name in rendered:
+            env.update(one(objects, "ConfigMap", name)["data"])
     for item in container.get("env", []):
         if "value" in item:
             env[item["name"]] = item["value"]

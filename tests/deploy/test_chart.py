@@ -13,6 +13,7 @@ import yaml
 from tests.deploy.conftest import (
     CHART,
     CI_VALUES,
+    IMAGE_REPOSITORY,
     KUBERNETES_VERSION,
     NAMESPACE,
     ROOT,
@@ -39,6 +40,7 @@ def test_ci_folder_covers_the_required_scenarios() -> None:
         "all-features-values",
         "ingress-tls-values",
         "existing-secret-values",
+        "external-database-values",
         "fixed-replicas-values",
     } <= names
 
@@ -46,7 +48,9 @@ def test_ci_folder_covers_the_required_scenarios() -> None:
 @pytest.mark.parametrize("values", VALUES_CASES)
 def test_helm_lint_strict(tools: Tools, values: Path | None) -> None:
     command: list[str | Path] = [tools.helm, "lint", "--strict", CHART]
-    if values is not None:
+    if values is None:
+        command += ["--set", f"image.repository={IMAGE_REPOSITORY}"]
+    else:
         command += ["--values", values]
     result = tools.run(*command)
     assert "0 chart(s) failed" in result.stdout
@@ -149,12 +153,19 @@ def test_connection_budget_is_stated_and_enforced(tools: Tools) -> None:
     assert "max_connections" in readme
 
 
-def test_hpa_scales_on_cpu_and_memory_with_scale_down_stabilisation(tools: Tools) -> None:
+def test_hpa_scales_on_cpu_with_scale_down_stabilisation_and_memory_only_on_request(tools: Tools) -> None:
     objects = render(tools)
     hpa = one(objects, "HorizontalPodAutoscaler")
     assert hpa["apiVersion"] == "autoscaling/v2"
     resources = {m["resource"]["name"] for m in hpa["spec"]["metrics"] if m["type"] == "Resource"}
-    assert resources == {"cpu", "memory"}
+    # Python rarely hands freed memory back: a memory target would add pods it never removes
+    assert resources == {"cpu"}
+    opted = one(
+        render(tools, set_values=["autoscaling.targetMemoryUtilizationPercentage=85"]),
+        "HorizontalPodAutoscaler",
+    )
+    memory = [m for m in opted["spec"]["metrics"] if m["resource"]["name"] == "memory"]
+    assert memory[0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 85}
     assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] > 0
     assert hpa["spec"]["scaleTargetRef"]["name"] == one(objects, "Deployment")["metadata"]["name"]
     # the HPA owns the count: a fixed replicas field would fight it on every upgrade
@@ -166,6 +177,23 @@ def test_hpa_off_gives_fixed_replicas(tools: Tools) -> None:
     assert not by_kind(objects, "HorizontalPodAutoscaler")
     assert one(objects, "Deployment")["spec"]["replicas"] == 3
     assert one(objects, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
+
+
+def test_pdb_lets_a_drain_evict_pods_that_are_not_ready(tools: Tools) -> None:
+    pdb = one(render(tools), "PodDisruptionBudget")
+    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    kept = one(
+        render(tools, set_values=["podDisruptionBudget.unhealthyPodEvictionPolicy=IfHealthyBudget"]),
+        "PodDisruptionBudget",
+    )
+    assert kept["spec"]["unhealthyPodEvictionPolicy"] == "IfHealthyBudget"
+    assert (
+        "unhealthyPodEvictionPolicy"
+        not in one(
+            render(tools, set_values=["podDisruptionBudget.unhealthyPodEvictionPolicy="]),
+            "PodDisruptionBudget",
+        )["spec"]
+    )
 
 
 def test_migration_job_runs_before_install_and_upgrade_after_its_config(tools: Tools) -> None:
@@ -223,10 +251,13 @@ def test_chart_secret_holds_every_credential_and_one_jwt_secret(tools: Tools) ->
 @pytest.mark.parametrize("values", VALUES_CASES)
 def test_ingress_never_routes_to_the_metrics_port(tools: Tools, values: Path | None) -> None:
     objects = render(tools, *values_args(values))
-    service = one(objects, "Service")
-    ports = {p["name"]: p for p in service["spec"]["ports"]}
-    assert ports["http"]["targetPort"] == "http"
-    assert ports["metrics"]["targetPort"] == "metrics"
+    service = one(objects, "Service", "halo")
+    assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+    # metrics have a ClusterIP Service of their own, whatever type the public one has
+    metrics = one(objects, "Service", "halo-metrics")
+    assert metrics["spec"]["type"] == "ClusterIP"
+    assert [p["targetPort"] for p in metrics["spec"]["ports"]] == ["metrics"]
+    assert metrics["spec"]["selector"] == service["spec"]["selector"]
     for ingress in by_kind(objects, "Ingress"):
         for rule in ingress["spec"]["rules"]:
             for path in rule["http"]["paths"]:
@@ -241,17 +272,32 @@ def test_ingress_with_tls(tools: Tools) -> None:
     assert ingress["spec"]["ingressClassName"] == "nginx"
 
 
-def test_monitoring_objects_embed_the_shared_files(tools: Tools) -> None:
+def test_service_monitor_scrapes_the_metrics_service_only(tools: Tools) -> None:
     objects = render(tools, CHART / "ci" / "all-features-values.yaml")
     monitor = one(objects, "ServiceMonitor")
-    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
-    assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
-    service = one(objects, "Service")
-    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    endpoint = monitor["spec"]["endpoints"][0]
+    assert endpoint["port"] == "metrics"
+    assert endpoint["path"] == "/metrics"
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    metrics = one(objects, "Service", "halo-metrics")
+    assert selector.items() <= metrics["metadata"]["labels"].items()
+    assert not selector.items() <= one(objects, "Service", "halo")["metadata"]["labels"].items()
+    # where it lives is a value; what it selects stays in the release namespace
+    assert monitor["metadata"]["namespace"] == "monitoring"
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    assert endpoint["honorLabels"] is True
+    assert endpoint["relabelings"] == [
+        {"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"}
+    ]
+    assert endpoint["metricRelabelings"][0]["action"] == "drop"
+    plain = one(render(tools, set_values=["metrics.serviceMonitor.enabled=true"]), "ServiceMonitor")
+    assert plain["metadata"]["namespace"] == NAMESPACE
+    assert plain["spec"]["endpoints"][0]["honorLabels"] is False
+    assert "relabelings" not in plain["spec"]["endpoints"][0]
 
-    rules = yaml.safe_load((CHART / "files" / "alerts" / "halo-rules.yaml").read_text())
-    assert one(objects, "PrometheusRule")["spec"]["groups"] == rules["groups"]
 
+def test_dashboard_configmap_embeds_the_dashboard_file(tools: Tools) -> None:
+    objects = render(tools, CHART / "ci" / "all-features-values.yaml")
     dashboard = next(o for o in by_kind(objects, "ConfigMap") if o["metadata"]["name"].endswith("-dashboard"))
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert dashboard["metadata"]["namespace"] == "monitoring"
@@ -259,14 +305,49 @@ def test_monitoring_objects_embed_the_shared_files(tools: Tools) -> None:
     assert json.loads(dashboard["data"]["halo.json"]) == expected
 
 
-def test_network_policy_admits_http_and_metrics_from_their_peers_only(tools: Tools) -> None:
+def test_network_policy_names_every_peer_it_admits(tools: Tools) -> None:
     policy = one(render(tools, CHART / "ci" / "all-features-values.yaml"), "NetworkPolicy")
+    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
     rules = {rule["ports"][0]["port"]: rule for rule in policy["spec"]["ingress"]}
     assert set(rules) == {"http", "metrics"}
     assert rules["metrics"]["from"] == [
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        }
     ]
-    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    assert rules["http"]["from"][0]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}
+    }
+    # no rule is a port alone: every one names its sources or destinations
+    for rule in policy["spec"]["ingress"]:
+        assert rule["from"], rule
+    for rule in policy["spec"]["egress"]:
+        assert rule["to"], rule
+    egress = {rule["ports"][0]["port"]: rule["to"] for rule in policy["spec"]["egress"]}
+    assert egress[53][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+    assert egress[5432] == [{"ipBlock": {"cidr": "10.20.0.0/24"}}]
+    assert egress[6379] == [
+        {
+            "podSelector": {
+                "matchLabels": {"app.kubernetes.io/name": "redis", "app.kubernetes.io/instance": "halo"}
+            }
+        }
+    ]
+    assert (
+        egress[4317][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "observability"
+    )
+
+
+def test_network_policy_refuses_a_dependency_without_peers(tools: Tools) -> None:
+    refused = helm_template(
+        tools, set_values=["networkPolicy.enabled=true", "networkPolicy.postgresql.to=null"], check=False
+    )
+    assert refused.returncode != 0
+    assert "networkPolicy.postgresql.to is empty" in refused.stderr
+    # without an OTLP collector named, no OTLP egress at all (rather than to anywhere)
+    policy = one(render(tools, set_values=["networkPolicy.enabled=true"]), "NetworkPolicy")
+    assert 4317 not in {rule["ports"][0]["port"] for rule in policy["spec"]["egress"]}
 
 
 @pytest.mark.parametrize("values", VALUES_CASES)
@@ -300,7 +381,8 @@ def test_selectors_stay_stable_across_upgrades(tools: Tools) -> None:
     objects = render(tools, CHART / "ci" / "all-features-values.yaml")
     selectors: list[dict[str, Any]] = [
         one(objects, "Deployment")["spec"]["selector"]["matchLabels"],
-        one(objects, "Service")["spec"]["selector"],
+        one(objects, "Service", "halo")["spec"]["selector"],
+        one(objects, "Service", "halo-metrics")["spec"]["selector"],
         one(objects, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
         one(objects, "ServiceMonitor")["spec"]["selector"]["matchLabels"],
     ]
@@ -317,7 +399,7 @@ def test_helm_test_hook_checks_readiness_through_the_service(tools: Tools) -> No
     pod = one(objects, "Pod")
     assert hooks(pod)[0] == {"test"}
     script = " ".join(pod["spec"]["containers"][0]["command"])
-    service = one(objects, "Service")
+    service = one(objects, "Service", "halo")
     assert (
         f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}/health/ready" in script
     )
@@ -362,7 +444,7 @@ def _notes(tools: Tools, tmp_path: Path, *set_values: str) -> str:
         '    {{- tpl (.Files.Get "files/notes.txt") . | nindent 4 }}\n'
     )
     command: list[str | Path] = [tools.helm, "template", "halo", chart, "--namespace", NAMESPACE]
-    command += ["--show-only", "templates/zz-notes.yaml"]
+    command += ["--show-only", "templates/zz-notes.yaml", "--set", f"image.repository={IMAGE_REPOSITORY}"]
     for item in set_values:
         command += ["--set", item]
     return yaml.safe_load(tools.run(*command).stdout)["data"]["notes"]
@@ -378,7 +460,7 @@ def test_notes_tell_how_to_check_and_warn_about_a_generated_secret(tools: Tools,
 
 
 # Values documented as one row: Kubernetes structures passed through as they are.
-WHOLE = {"resources", "podSecurityContext", "securityContext", "probes"}
+WHOLE = {"resources", "podSecurityContext", "securityContext", "probes", "alerts"}
 
 
 def _leaf_keys(values: dict[str, Any], prefix: str = "") -> list[str]:

@@ -73,6 +73,17 @@ def test_observability_profile_scrapes_metrics_and_provisions_the_dashboard() ->
         assert (ROOT / volume.split(":")[0]).exists(), volume
 
 
+def test_compose_prometheus_labels_its_target_as_the_alert_rules_select_it() -> None:
+    """The rules name a release "halo" in namespace "halo" (charts/halo/files/alerts/halo-rules.yaml)."""
+    prometheus = yaml.safe_load((ROOT / "deploy" / "compose" / "prometheus.yml").read_text())
+    labels = prometheus["scrape_configs"][0]["static_configs"][0]["labels"]
+    assert labels == {"namespace": "halo", "service": "halo-metrics"}
+    rules = (CHART / "files" / "alerts" / "halo-rules.yaml").read_text()
+    assert 'namespace="halo", service="halo-metrics"' in rules
+    volumes = _compose()["services"]["prometheus"]["volumes"]
+    assert any(v.startswith("./charts/halo/files/alerts/halo-rules.yaml:") for v in volumes)
+
+
 def test_skaffold_config_uses_only_known_v4beta13_fields(tools: Tools) -> None:
     result = tools.run(tools.tool("check-jsonschema"), "--schemafile", SKAFFOLD_FIELDS, SKAFFOLD)
     assert "ok" in result.stdout
@@ -122,7 +133,10 @@ def test_skaffold_builds_the_image_and_deploys_the_chart_in_dev_and_prod() -> No
         assert release["setValueTemplates"]["image.repository"] == "{{.IMAGE_REPO_halo}}"
     for path in profiles["dev"]["manifests"]["kustomize"]["paths"]:
         assert (ROOT / path / "kustomization.yaml").exists()
-    assert profiles["prod"]["deploy"]["helm"]["releases"][0]["setValues"]["secret.existingSecret"]
+    prod = profiles["prod"]["deploy"]["helm"]["releases"][0]["setValues"]
+    # every credential from the Secret managed outside the chart, none from the chart's defaults
+    for value in ("secret.existingSecret", "database.existingSecret", "redis.existingSecret"):
+        assert prod[value] == "halo-credentials", value
 
 
 def test_every_skaffold_release_renders_with_the_chart(tools: Tools) -> None:

@@ -66,7 +66,7 @@ def test_metrics_port_and_path_match_the_service_configuration(
     monitored = render(tools, set_values=["metrics.serviceMonitor.enabled=true"])
     endpoint = one(monitored, "ServiceMonitor")["spec"]["endpoints"][0]
     assert endpoint["path"] == "/metrics"
-    service_ports = {p["name"]: p for p in one(monitored, "Service")["spec"]["ports"]}
+    service_ports = {p["name"]: p for p in one(monitored, "Service", "halo-metrics")["spec"]["ports"]}
     assert endpoint["port"] in service_ports
     assert service_ports[endpoint["port"]]["targetPort"] == "metrics"
     metrics_port = free_port()

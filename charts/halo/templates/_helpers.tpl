@@ -47,16 +47,24 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{- define "halo.secretName" -}}
-{{- default (include "halo.fullname" .) .Values.secret.existingSecret }}
+{{/* No image is published for this chart: the repository is the operator's own. */}}
+{{- define "halo.image" -}}
+{{- $repository := required "image.repository is required: no HALO image is published for you. Build and push one from the repository (`make image`, then `make push REGISTRY=registry.example.com/team`) and set --set image.repository=registry.example.com/team/halo (and image.tag or image.digest)" .Values.image.repository }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
 {{- end }}
 
-{{- define "halo.image" -}}
-{{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
-{{- else }}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{/* The metrics Service (ClusterIP, Prometheus only). */}}
+{{- define "halo.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "halo.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
+
+{{/* Environment variables the chart sets itself: refused in config.extra and extraEnvVars. */}}
+{{- define "halo.managedEnv" -}}
+{{- list "HOST" "PORT" "METRICS_HOST" "METRICS_PORT" "WORKERS" "DATABASE_URL" "DATABASE_PASSWORD" "REDIS_URL" "JWT_SECRET" "JWT_PREVIOUS_SECRETS" "DATABASE_POOL_MIN" "DATABASE_POOL_MAX" "REDIS_POOL_MAX" "REDIS_CLUSTER" "SHUTDOWN_DELAY_SECONDS" "SHUTDOWN_TIMEOUT_SECONDS" "PROMETHEUS_MULTIPROC_DIR" "ENV" "LOG_LEVEL" "LOG_FORMAT" "TRUSTED_PROXIES" | toJson }}
 {{- end }}
 
 {{/* Pods at most: the HPA's ceiling (or the fixed count) plus the rolling update's surge. */}}
@@ -78,10 +86,22 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
 {{- end }}
+{{- $managed := include "halo.managedEnv" . | fromJsonArray }}
 {{- range $name, $_ := .Values.config.extra }}
-{{- if has $name (list "PORT" "METRICS_PORT" "WORKERS" "DATABASE_URL" "REDIS_URL" "JWT_SECRET" "JWT_PREVIOUS_SECRETS" "DATABASE_POOL_MIN" "DATABASE_POOL_MAX" "REDIS_POOL_MAX" "REDIS_CLUSTER" "SHUTDOWN_DELAY_SECONDS" "SHUTDOWN_TIMEOUT_SECONDS" "PROMETHEUS_MULTIPROC_DIR" "ENV" "LOG_LEVEL" "LOG_FORMAT") }}
+{{- if has $name $managed }}
 {{- fail (printf "config.extra.%s is managed by the chart; set it through its own value (see README)" $name) }}
 {{- end }}
+{{- end }}
+{{- range .Values.extraEnvVars }}
+{{- if has .name $managed }}
+{{- fail (printf "extraEnvVars: %s is managed by the chart; set it through its own value (see README)" .name) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.ingress.enabled (empty .Values.trustedProxies) }}
+{{- fail "ingress.enabled=true needs trustedProxies: the CIDRs of the ingress controller's pods (e.g. --set 'trustedProxies={10.0.0.0/8}'), so HALO takes the client address from X-Forwarded-For; without it every client shares the controller's address (one rate-limit bucket, one login-failure counter)" }}
+{{- end }}
+{{- if and .Values.database.host (not .Values.database.existingSecret) (not .Values.database.password) }}
+{{- fail "database.host is set but no password: set database.existingSecret (key database.existingSecretPasswordKey) or database.password" }}
 {{- end }}
 {{- end }}
 
@@ -90,6 +110,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 ENV: {{ .Values.config.env | quote }}
 HOST: "0.0.0.0"
 PORT: {{ .Values.ports.http | quote }}
+METRICS_HOST: {{ .Values.metrics.host | quote }}
 METRICS_PORT: {{ .Values.ports.metrics | quote }}
 WORKERS: {{ .Values.workers | quote }}
 DATABASE_POOL_MIN: {{ .Values.database.poolMin | quote }}
@@ -101,6 +122,9 @@ SHUTDOWN_TIMEOUT_SECONDS: {{ .Values.shutdown.timeoutSeconds | quote }}
 LOG_LEVEL: {{ .Values.config.logLevel | quote }}
 LOG_FORMAT: {{ .Values.config.logFormat | quote }}
 PROMETHEUS_MULTIPROC_DIR: "/tmp/halo-metrics"
+{{- with .Values.trustedProxies }}
+TRUSTED_PROXIES: {{ join "," . | quote }}
+{{- end }}
 {{- range $name, $value := .Values.config.extra }}
 {{ $name }}: {{ $value | toString | quote }}
 {{- end }}
@@ -127,41 +151,93 @@ it), else one generated once per render (memoised so every object agrees).
 {{- end }}
 {{- end }}
 
-{{/* Secret data (base64), shared by the app's Secret and the migration hook's. */}}
+{{/*
+The chart's Secret data (base64), shared by the app's Secret and the migration
+hook's: only what no existing Secret supplies. Empty when every credential
+comes from an existing Secret (the chart then creates no Secret).
+*/}}
 {{- define "halo.secretData" -}}
-{{ .Values.secret.keys.jwtSecret }}: {{ include "halo.jwtSecret" . | b64enc | quote }}
-{{ .Values.secret.keys.databaseUrl }}: {{ tpl .Values.database.url . | b64enc | quote }}
-{{ .Values.secret.keys.redisUrl }}: {{ tpl .Values.redis.url . | b64enc | quote }}
+{{- $keys := .Values.secret.keys }}
+{{- if not .Values.secret.existingSecret }}
+{{ $keys.jwtSecret }}: {{ include "halo.jwtSecret" . | b64enc | quote }}
 {{- if .Values.secret.jwtPreviousSecrets }}
-{{ .Values.secret.keys.jwtPreviousSecrets }}: {{ .Values.secret.jwtPreviousSecrets | b64enc | quote }}
+{{ $keys.jwtPreviousSecrets }}: {{ .Values.secret.jwtPreviousSecrets | b64enc | quote }}
+{{- end }}
+{{- end }}
+{{- if .Values.database.host }}
+{{- if not .Values.database.existingSecret }}
+{{ $keys.databasePassword }}: {{ .Values.database.password | b64enc | quote }}
+{{- end }}
+{{- else if not .Values.database.existingSecret }}
+{{ $keys.databaseUrl }}: {{ tpl .Values.database.url . | b64enc | quote }}
+{{- end }}
+{{- if not .Values.redis.existingSecret }}
+{{ $keys.redisUrl }}: {{ tpl .Values.redis.url . | b64enc | quote }}
 {{- end }}
 {{- end }}
 
-{{/* Secret-backed environment of the app and the migration Job. */}}
+{{/*
+Secret-backed environment of the app and the migration Job: each credential
+from its own existing Secret when one is named, else from the chart's Secret
+(.secretName: the app's or the hook's copy).
+*/}}
 {{- define "halo.secretEnv" -}}
-{{- $secret := .secretName }}
-{{- $keys := .root.Values.secret.keys -}}
+{{- $root := .root }}
+{{- $chart := .secretName }}
+{{- $keys := $root.Values.secret.keys }}
+{{- $jwt := $root.Values.secret.existingSecret | default $chart -}}
 - name: JWT_SECRET
   valueFrom:
     secretKeyRef:
-      name: {{ $secret }}
+      name: {{ $jwt }}
       key: {{ $keys.jwtSecret }}
 - name: JWT_PREVIOUS_SECRETS
   valueFrom:
     secretKeyRef:
-      name: {{ $secret }}
+      name: {{ $jwt }}
       key: {{ $keys.jwtPreviousSecrets }}
       optional: true
+{{- with $root.Values.database }}
+{{- if .host }}
+- name: DATABASE_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret | default $chart }}
+      key: {{ ternary .existingSecretPasswordKey $keys.databasePassword (not (empty .existingSecret)) }}
+# Kubernetes expands $(DATABASE_PASSWORD), defined just above.
+- name: DATABASE_URL
+  value: {{ printf "postgres://%s:$(DATABASE_PASSWORD)@%s:%v/%s" .user (tpl .host $root) .port .database | quote }}
+{{- else }}
 - name: DATABASE_URL
   valueFrom:
     secretKeyRef:
-      name: {{ $secret }}
-      key: {{ $keys.databaseUrl }}
+      name: {{ .existingSecret | default $chart }}
+      key: {{ ternary .existingSecretUrlKey $keys.databaseUrl (not (empty .existingSecret)) }}
+{{- end }}
+{{- end }}
 - name: REDIS_URL
   valueFrom:
     secretKeyRef:
-      name: {{ $secret }}
-      key: {{ $keys.redisUrl }}
+      name: {{ $root.Values.redis.existingSecret | default $chart }}
+      key: {{ ternary $root.Values.redis.existingSecretUrlKey $keys.redisUrl (not (empty $root.Values.redis.existingSecret)) }}
+{{- end }}
+
+{{/* The operator's own environment (extraEnvVars, extraEnvVarsCM, extraEnvVarsSecret). */}}
+{{- define "halo.extraEnv" -}}
+{{- with .Values.extraEnvVars }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "halo.extraEnvFrom" -}}
+{{- with .Values.extraEnvVarsCM }}
+- configMapRef:
+    name: {{ tpl . $ }}
+{{- end }}
+{{- with .Values.extraEnvVarsSecret }}
+- secretRef:
+    name: {{ tpl . $ }}
+{{- end }}
 {{- end }}
 
 {{/* The writable paths of a read-only root filesystem. */}}
@@ -175,6 +251,9 @@ it), else one generated once per render (memoised so every object agrees).
     {{- with .Values.metricsVolume.medium }}
     medium: {{ . }}
     {{- end }}
+{{- with .Values.extraVolumes }}
+{{ tpl (toYaml .) $ }}
+{{- end }}
 {{- end }}
 
 {{- define "halo.volumeMounts" -}}
@@ -182,4 +261,7 @@ it), else one generated once per render (memoised so every object agrees).
   mountPath: /tmp
 - name: metrics
   mountPath: /tmp/halo-metrics
+{{- with .Values.extraVolumeMounts }}
+{{ tpl (toYaml .) $ }}
+{{- end }}
 {{- end }}
