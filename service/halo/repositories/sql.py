@@ -1,4 +1,5 @@
-"""Hand-written SQL through Tortoise's own connection pool, on PostgreSQL and SQLite.
+"""Hand-written SQL through Tortoise's own connection pool, and every difference between
+PostgreSQL and SQLite that the repositories' SQL meets, in one place.
 
 The list queries (keyset pagination over five sorts, literal substring search,
 binary title order) and the counter updates are clearer and faster as SQL
@@ -8,8 +9,9 @@ they become `?1`. Rows come back as dicts with Python types on both.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -55,6 +57,31 @@ class Sql:
     @property
     def dialect(self) -> str:
         return self.client.capabilities.dialect
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgres"
+
+    # --- what differs between the two dialects -----------------------------------
+
+    def any_id(self, column: str, placeholder: str, ids: Sequence[int]) -> tuple[str, Any]:
+        """`column` is one of `ids`, as one parameter whatever their number: the condition and
+        the parameter's value (PostgreSQL: a bigint array; SQLite: a JSON array)."""
+        if self.is_postgres:
+            return f"{column} = ANY({placeholder}::bigint[])", list(ids)
+        return f"{column} IN (SELECT value FROM json_each({placeholder}))", json.dumps(list(ids))  # noqa: S608
+
+    def contains_insensitive(self, column: str, placeholder: str) -> str:
+        """`column` contains the LIKE pattern, case-insensitively (`\\` escapes)."""
+        operator = "ILIKE" if self.is_postgres else "LIKE"  # SQLite's LIKE ignores ASCII case
+        return f"{column} {operator} {placeholder} ESCAPE '\\'"
+
+    def binary(self, column: str) -> str:
+        """`column` compared and ordered by its bytes (SQLite's default; PostgreSQL's "C")."""
+        return f'{column} COLLATE "C"' if self.is_postgres else column
+
+    def timestamp(self, value: datetime) -> Any:
+        return db_datetime(value, self.dialect)
 
     def _statement(self, sql: str) -> str:
         return sql if self.dialect == "postgres" else _for_sqlite(sql)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -99,15 +98,8 @@ class UserRepository:
         requests arriving together share it). Plain SQL, no ORM query building."""
         if not user_ids:
             return {}
-        if self._sql.dialect == "postgres":
-            rows = await self._sql.fetch(
-                "SELECT id, is_adult, adult_mode FROM users WHERE id = ANY($1::bigint[])", user_ids
-            )
-        else:  # SQLite: the ids as one JSON array parameter
-            rows = await self._sql.fetch(
-                "SELECT id, is_adult, adult_mode FROM users WHERE id IN (SELECT value FROM json_each($1))",
-                json.dumps(user_ids),
-            )
+        condition, ids = self._sql.any_id("id", "$1", user_ids)
+        rows = await self._sql.fetch(f"SELECT id, is_adult, adult_mode FROM users WHERE {condition}", ids)  # noqa: S608
         return {
             int(row["id"]): AuthState(int(row["id"]), bool(row["is_adult"]), bool(row["adult_mode"]))
             for row in rows

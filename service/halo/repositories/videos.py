@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from halo.repositories.base import translate_errors
-from halo.repositories.sql import Sql, db_datetime, to_datetime
+from halo.repositories.sql import Sql, to_datetime
 
 Sort = Literal["-created_at", "created_at", "-view_count", "view_count", "title"]
 
@@ -95,7 +95,7 @@ class VideoRepository:
         """Rows of a `SELECT {COLUMNS}`. On PostgreSQL straight from asyncpg's records, by
         position (COLUMNS is in VideoRow's order; booleans and timestamptz arrive as Python's),
         without a dict and a keyword call per row: list pages build many."""
-        if self._sql.dialect == "postgres":
+        if self._sql.is_postgres:
             return [VideoRow(*record) for record in await self._sql.fetch_records(sql, *args)]
         return [_row(raw) for raw in await self._sql.fetch(sql, *args)]
 
@@ -107,7 +107,6 @@ class VideoRepository:
     @translate_errors
     async def create(self, user_id: int, fields: dict[str, Any]) -> VideoRow:
         now = datetime.now(UTC)
-        dialect = self._sql.dialect
         raw = await self._sql.fetchrow(
             f"""INSERT INTO videos (user_id, title, description, thumbnail_url, stream_url, is_live,
                    is_adult_content, view_count, view_flush_seq, like_count, comment_count, counters_version,
@@ -121,7 +120,7 @@ class VideoRepository:
             fields.get("stream_url"),
             bool(fields.get("is_live", False)),
             bool(fields.get("is_adult_content", False)),
-            db_datetime(now, dialect),
+            self._sql.timestamp(now),
         )
         assert raw is not None
         return _row(raw)
@@ -137,7 +136,7 @@ class VideoRepository:
             f"WHERE id = $1 RETURNING {COLUMNS}",
             video_id,
             *values,
-            db_datetime(datetime.now(UTC), self._sql.dialect),
+            self._sql.timestamp(datetime.now(UTC)),
         )
         return _row(raw) if raw else None
 
@@ -158,7 +157,6 @@ class VideoRepository:
         limit: int,
     ) -> list[VideoRow]:
         """Up to `limit` videos in `sort` order after the keyset position `after` (sort key, id)."""
-        postgres = self._sql.dialect == "postgres"
         conditions: list[str] = []
         args: list[Any] = []
 
@@ -176,15 +174,15 @@ class VideoRepository:
         if filters.is_live is not None:
             conditions.append("is_live" if filters.is_live else "NOT is_live")
         if filters.q:
-            operator = "ILIKE" if postgres else "LIKE"
-            conditions.append(f"title {operator} {arg('%' + escape_like(filters.q) + '%')} ESCAPE '\\'")
+            pattern = arg("%" + escape_like(filters.q) + "%")
+            conditions.append(self._sql.contains_insensitive("title", pattern))
 
-        title = 'title COLLATE "C"' if postgres else "title"
+        title = self._sql.binary("title")
         order, seek = _ORDER[sort]
         if after is not None:
             key, last_id = after
             if sort.endswith("created_at"):
-                key = db_datetime(key, self._sql.dialect)
+                key = self._sql.timestamp(key)
             conditions.append(seek.format(k=arg(key), i=arg(last_id), title=title))
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         sql = f"SELECT {COLUMNS} FROM videos {where} ORDER BY {order.format(title=title)} LIMIT {arg(limit)}"  # noqa: S608
