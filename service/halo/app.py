@@ -50,7 +50,12 @@ from halo.redis.live_signals import LiveSignals, LocalLiveSignals, RedisLiveSign
 from halo.redis.login_throttle import ThrottleLimits, throttle_for
 from halo.redis.rate_limit import RedisRateLimiter
 from halo.redis.registration_limit import registration_limit_for
-from halo.redis.revocation_cache import MemoryRevocationCache, RedisRevocationCache, RevocationCache
+from halo.redis.revocation_cache import (
+    MemoryRevocationCache,
+    RedisRevocationCache,
+    RevocationCache,
+    warn_if_evictable,
+)
 from halo.repositories.base import translate_errors
 from halo.repositories.engagement import EngagementRepository
 from halo.repositories.errors import DatabaseUnavailable
@@ -368,6 +373,7 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
         if resources.link is not None:
             await quiet(resources.link.probe())
             background(resources.link.watch(), "redis-watch")
+            background(warn_if_evictable(resources.link), "redis-eviction-policy")
         background(resources.hasher.warm_up(), "bcrypt-warm-up")
         background(_become_ready(app), "readiness")
         background(_prune_revocations(app), "prune-revocations")

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from redis.asyncio import Redis
 
 from halo.redis.link import RedisLink, StoreUnavailable
-from halo.redis.revocation_cache import LOADED_KEY, RedisRevocationCache
+from halo.redis.revocation_cache import CACHE_KEY, LOADED, RedisRevocationCache
 from tests.integration.conftest import redis_link, unique
 from tests.support.services import ThrowawayRedis
+
+
+def entries(items: list[tuple[str, int]]) -> Callable[[], Awaitable[list[tuple[str, int]]]]:
+    """What `load` reads: PostgreSQL's active revocations, here given."""
+
+    async def read() -> list[tuple[str, int]]:
+        return items
+
+    return read
 
 
 @pytest.fixture(params=["redis", "cluster"])
@@ -24,11 +33,13 @@ async def link(request: pytest.FixtureRequest) -> AsyncIterator[RedisLink]:
 
 async def test_loaded_cache_answers_both_ways(link: RedisLink) -> None:
     cache = RedisRevocationCache(link)
-    await link.client.delete(LOADED_KEY)  # as if never loaded (other tests share this key space)
+    await link.client.hdel(CACHE_KEY, LOADED)  # as if never loaded (other tests share this key space)
     revoked = unique("jti")
     assert await cache.check(revoked) is None  # cannot tell
     await cache.load(
-        [(revoked, int(time.time()) + 60), *((unique("jti"), int(time.time()) + 60) for _ in range(50))]
+        entries(
+            [(revoked, int(time.time()) + 60), *((unique("jti"), int(time.time()) + 60) for _ in range(50))]
+        )
     )
     assert await cache.check(revoked) is True
     assert await cache.check(unique("jti")) is False
@@ -40,7 +51,7 @@ async def test_loaded_cache_answers_both_ways(link: RedisLink) -> None:
 async def test_flushed_redis_makes_the_cache_say_it_cannot_tell(link: RedisLink, redis_owner: str) -> None:
     cache = RedisRevocationCache(link)
     jti = unique("jti")
-    await cache.load([(jti, int(time.time()) + 60)])
+    await cache.load(entries([(jti, int(time.time()) + 60)]))
     await link.client.flushdb()  # on a cluster: every master
     await link.client.set("halo-test:lock", redis_owner)  # the run's claim on its database index
     assert await cache.check(jti) is None
@@ -54,7 +65,7 @@ async def test_outage_then_recovery_starts_a_new_epoch_and_invalidates_the_cache
     link = RedisLink(client)
     assert await link.probe()
     cache = RedisRevocationCache(link)
-    await cache.load([])
+    await cache.load(entries([]))
     assert await cache.check(unique("jti")) is False
     first_epoch = link.epoch
 
@@ -88,25 +99,25 @@ async def test_failed_write_starts_a_new_epoch_even_if_redis_kept_its_data(link:
     assert other.epoch == link.epoch  # other workers follow on their next probe
 
 
-async def test_checks_asked_for_at_once_share_one_pipeline_and_each_get_their_own_answer(
+async def test_checks_asked_for_at_once_share_one_round_trip_and_each_get_their_own_answer(
     link: RedisLink,
 ) -> None:
     cache = RedisRevocationCache(link)
     revoked = [unique("jti") for _ in range(20)]
-    await cache.load([(jti, int(time.time()) + 60) for jti in revoked])
+    await cache.load(entries([(jti, int(time.time()) + 60) for jti in revoked]))
     others = [unique("jti") for _ in range(20)]
-    pipelines: list[object] = []
+    calls: list[object] = []
     client = link.client
-    pipeline = client.pipeline
+    hmget = client.hmget
 
     def counted(*args: object, **options: object) -> object:
-        pipelines.append(args)
-        return pipeline(*args, **options)
+        calls.append(args)
+        return hmget(*args, **options)
 
-    client.pipeline = counted  # type: ignore[method-assign]
+    client.hmget = counted  # type: ignore[method-assign]
     try:
         answers = await asyncio.gather(*(cache.check(jti) for jti in [*revoked, *others]))
     finally:
-        client.pipeline = pipeline  # type: ignore[method-assign]
-    assert len(pipelines) == 1
+        client.hmget = hmget  # type: ignore[method-assign]
+    assert len(calls) == 1
     assert answers == [True] * 20 + [False] * 20

@@ -2,37 +2,76 @@
 
 The cache answers True (revoked), False (not revoked: the cache holds every
 revocation of the current epoch) or None (it cannot tell: never loaded, an
-older epoch, or Redis flushed). On None the caller asks PostgreSQL, which is
-the truth, and reloads the cache.
+older epoch, flushed, evicted, or a logout's write to it failed). On None the
+caller asks PostgreSQL, which is the truth, and reloads the cache.
+
+In Redis the whole cache is one hash: a field per revoked `jti` (its expiry)
+and the `~loaded` field that says the hash is complete for an epoch. Entries
+and marker live and die together, so an eviction or a flush can never leave
+a "complete" marker beside missing entries. A logout whose write fails
+deletes the marker (every replica then reads PostgreSQL at once); when even
+that fails, the link's failed write starts a new epoch at its next probe.
+A reload takes a ticket (`~ticket`) before it reads PostgreSQL and marks the
+hash complete only if no invalidation came in between.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import Iterable
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
 from halo.concurrency import ReadCoalescer
-from halo.redis.link import RedisLink
+from halo.redis.link import REDIS_FAILURES, RedisLink, StoreUnavailable
 
-LOADED_KEY = "halo:revoked:loaded"
+log = logging.getLogger("halo.auth")
+
+CACHE_KEY = "halo:revoked"
+LOADED = "~loaded"  # the epoch the hash is complete for
+TICKET = "~ticket"  # the reload in progress; an invalidation removes it
+INVALIDATE_TIMEOUT = 1.0
 _CHUNK = 1000
 
+Entries = Iterable[tuple[str, int]]
+Reader = Callable[[], Awaitable[Entries]]
 
-def _key(jti: str) -> str:
-    return f"halo:revoked:{jti}"
+# KEYS: cache; ARGV: ticket, epoch -> 1 when marked complete
+_COMPLETE = """
+if redis.call('HGET', KEYS[1], '~ticket') ~= ARGV[1] then return 0 end
+redis.call('HDEL', KEYS[1], '~ticket')
+redis.call('HSET', KEYS[1], '~loaded', ARGV[2])
+return 1
+"""
+
+# An invalidation: the marker and any reload's ticket go, in one step.
+_INVALIDATE = """
+redis.call('HDEL', KEYS[1], '~loaded', '~ticket')
+return 1
+"""
 
 
 class RevocationCache(Protocol):
     async def check(self, jti: str) -> bool | None: ...
-    async def add(self, jti: str, expires_at: int) -> None: ...
-    async def load(self, entries: Iterable[tuple[str, int]]) -> None: ...
+
+    async def add(self, jti: str, expires_at: int) -> None:
+        """Record a revocation; raises StoreUnavailable when neither it nor an invalidation landed."""
+
+    async def load(self, read: Reader) -> None:
+        """Refill from `read()` (PostgreSQL's active revocations) and mark the cache complete."""
+
+    async def prune(self) -> None:
+        """Forget revocations of tokens that have expired anyway."""
 
 
 class RedisRevocationCache:
     def __init__(self, link: RedisLink) -> None:
         self._link = link
-        # Checks asked for in the same event-loop turn share one pipeline (see `coalesce`).
+        self._complete = link.client.register_script(_COMPLETE)
+        self._invalidate = link.client.register_script(_INVALIDATE)
+        # Checks asked for in the same event-loop turn share one round trip (see `coalesce`).
         self._checks: ReadCoalescer[str, bool | None] = ReadCoalescer(self._check_many)
 
     async def check(self, jti: str) -> bool | None:
@@ -40,41 +79,88 @@ class RedisRevocationCache:
 
     async def _check_many(self, jtis: list[str]) -> dict[str, bool | None]:
         epoch = self._link.epoch
-
-        async def op() -> list[object]:
-            async with self._link.client.pipeline(transaction=False) as pipe:
-                for jti in jtis:
-                    pipe.exists(_key(jti))
-                pipe.get(LOADED_KEY)
-                return await pipe.execute()
-
-        *exists, loaded = await self._link.run(op, write=False)
+        loaded, *expiries = await self._link.run(
+            lambda: self._link.client.hmget(CACHE_KEY, [LOADED, *jtis]), write=False
+        )
         complete = bool(epoch) and isinstance(loaded, bytes) and loaded.decode() == epoch
-        # Revoked when its key is there; not revoked when the cache holds this epoch's every revocation.
+        now = time.time()
+        # Revoked when its entry is there; not revoked when the cache holds this epoch's every revocation.
         return {
-            jti: True if found else (False if complete else None)
-            for jti, found in zip(jtis, exists, strict=True)
+            jti: True if found is not None and int(found) > now else (False if complete else None)
+            for jti, found in zip(jtis, expiries, strict=True)
         }
 
     async def add(self, jti: str, expires_at: int) -> None:
-        await self._link.run(lambda: self._link.client.set(_key(jti), b"1", exat=expires_at), write=True)
+        try:
+            await self._link.run(lambda: self._link.client.hset(CACHE_KEY, jti, expires_at), write=True)
+        except StoreUnavailable as failure:
+            # The cache may now lack this revocation: make every replica read PostgreSQL instead.
+            # Straight to the client: the link fails fast now that it has seen a failure.
+            try:
+                async with asyncio.timeout(INVALIDATE_TIMEOUT):
+                    await self._invalidate(keys=[CACHE_KEY])
+            except REDIS_FAILURES:
+                # The link's failed write starts a new epoch at its next good probe.
+                log.warning("revocation cache neither updated nor invalidated (%s)", failure)
+                raise failure from None
+            log.warning(
+                "revocation cache write failed (%s); invalidated, replicas read the database", failure
+            )
 
-    async def load(self, entries: Iterable[tuple[str, int]]) -> None:
+    async def load(self, read: Reader) -> None:
         epoch = self._link.epoch
         if not epoch:
             return
+        ticket = uuid.uuid4().hex
+        await self._link.run(lambda: self._link.client.hset(CACHE_KEY, TICKET, ticket), write=True)
         now = int(time.time())
-        live = [(jti, exp) for jti, exp in entries if exp > now]
+        live = [(jti, exp) for jti, exp in await read() if exp > now]
 
         async def op() -> None:
             for start in range(0, len(live), _CHUNK):
-                async with self._link.client.pipeline(transaction=False) as pipe:
-                    for jti, exp in live[start : start + _CHUNK]:
-                        pipe.set(_key(jti), b"1", exat=exp)
-                    await pipe.execute()
-            await self._link.client.set(LOADED_KEY, epoch)
+                mapping = {jti: exp for jti, exp in live[start : start + _CHUNK]}
+                await self._link.client.hset(CACHE_KEY, mapping=mapping)
+            await self._complete(keys=[CACHE_KEY], args=[ticket, epoch])
 
         await self._link.run(op, write=True)
+
+    async def prune(self) -> None:
+        now = time.time()
+
+        async def op() -> None:
+            expired: list[bytes] = []
+            async for field, value in self._link.client.hscan_iter(CACHE_KEY, count=_CHUNK):
+                if not field.startswith(b"~") and int(value) <= now:
+                    expired.append(field)
+            for start in range(0, len(expired), _CHUNK):
+                await self._link.client.hdel(CACHE_KEY, *expired[start : start + _CHUNK])
+
+        await self._link.run(op, write=False)
+
+
+async def warn_if_evictable(link: RedisLink) -> str | None:
+    """Log (and return) a warning when Redis's eviction policy may drop keys without a TTL.
+
+    `noeviction` and the `volatile-*` policies never touch a key without a TTL (the revocation
+    cache, the epoch, the engagement counters); an `allkeys-*` policy may. The revocation cache is
+    one key, so an eviction cannot leave it half there, but every eviction costs a full reload."""
+    try:
+        async with asyncio.timeout(INVALIDATE_TIMEOUT):
+            config = await link.client.config_get("maxmemory-policy")
+    except Exception:  # managed Redis may refuse CONFIG: nothing to say then
+        return None
+    values = list(config.values()) if isinstance(config, dict) else []
+    policy = values[0] if values else None
+    if isinstance(policy, bytes):
+        policy = policy.decode()
+    if not isinstance(policy, str) or not policy.startswith("allkeys-"):
+        return None
+    message = (
+        f"Redis maxmemory-policy is {policy}: it may evict keys without a TTL (the revocation cache, "
+        "the cache epoch, engagement counters); use noeviction or a volatile-* policy"
+    )
+    log.warning(message)
+    return message
 
 
 class MemoryRevocationCache:
@@ -99,10 +185,17 @@ class MemoryRevocationCache:
                 return
         self._revoked[jti] = expires_at
 
-    async def load(self, entries: Iterable[tuple[str, int]]) -> None:
+    async def load(self, read: Reader) -> None:
+        self._loaded = False  # an add while reading must not be lost by this load
+        entries = await read()
         now = time.time()
-        self._revoked = {jti: exp for jti, exp in entries if exp > now}
+        revoked = {jti: exp for jti, exp in entries if exp > now}
+        revoked.update(self._revoked)
+        self._revoked = revoked
         self._loaded = len(self._revoked) < self._max_entries
+
+    async def prune(self) -> None:
+        self._evict_expired()
 
     def _evict_expired(self) -> None:
         now = time.time()

@@ -147,7 +147,8 @@ class AuthService:
 
     async def logout(self, principal: Principal) -> None:
         await self._revocations.revoke(principal.jti, principal.expires_at)
-        # PostgreSQL has it; if Redis is down the cache is rebuilt from there when it is back
+        # PostgreSQL has it. A cache that could not take it was invalidated (every replica reads
+        # PostgreSQL), or failing that is in an epoch that ends at this worker's next good probe.
         with contextlib.suppress(StoreUnavailable):
             await self._cache.add(principal.jti, principal.expires_at)
 
@@ -182,7 +183,10 @@ class AuthService:
         return user
 
     async def prune_revocations(self) -> int:
-        return await self._revocations.prune()
+        removed = await self._revocations.prune()
+        with contextlib.suppress(StoreUnavailable):
+            await self._cache.prune()
+        return removed
 
     async def _is_revoked(self, jti: str) -> bool:
         try:
@@ -201,7 +205,7 @@ class AuthService:
 
     async def _reload_cache(self) -> None:
         try:
-            await self._cache.load(await self._revocations.active())
+            await self._cache.load(self._revocations.active)
         except Exception as exc:  # best effort: the database answers meanwhile
             log.warning("could not reload the revocation cache: %s", exc)
 
