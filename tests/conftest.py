@@ -48,17 +48,34 @@ def redis_owner() -> str:
     return RUN_ID
 
 
+def _missing(exc: Exception) -> None:
+    """A server binary that is not installed: a failure under CI, a skip elsewhere."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(str(exc))
+    pytest.skip(str(exc))
+
+
 @pytest.fixture
 def throwaway_redis() -> Iterator[services.ThrowawayRedis]:
     """A redis-server of the test's own, which it may kill and restart."""
     try:
         server = services.ThrowawayRedis().start()
     except services.ServiceUnavailable as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
+        _missing(exc)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def throwaway_postgres() -> Iterator[services.ThrowawayPostgres]:
+    """A PostgreSQL server of the test's own, which it may stop and start."""
+    try:
+        server = services.ThrowawayPostgres().init()
+    except services.ServiceUnavailable as exc:
+        _missing(exc)
+    server.start()
+    yield server
+    server.destroy()
 
 
 @pytest.fixture(scope="session")

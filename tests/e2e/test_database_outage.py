@@ -6,35 +6,19 @@ Runs against a throwaway PostgreSQL server that the test stops and starts itself
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from tests.e2e.conftest import assert_envelope
 from tests.support import services
 from tests.support.server import RunningServer, base_env, migrate
 
 
-@pytest.fixture
-def own_postgres() -> Iterator[services.ThrowawayPostgres]:
-    try:
-        server = services.ThrowawayPostgres().init()
-    except services.ServiceUnavailable as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
-    server.start()
-    yield server
-    server.destroy()
-
-
 def test_database_outage_degrades_then_recovers_without_restart(
-    own_postgres: services.ThrowawayPostgres, redis_url: str
+    throwaway_postgres: services.ThrowawayPostgres, redis_url: str
 ) -> None:
-    database_url = asyncio.run(services.create_database(own_postgres.url))
+    database_url = asyncio.run(services.create_database(throwaway_postgres.url))
     env = base_env(database_url, redis_url, WORKERS="1", DATABASE_TIMEOUT_SECONDS="2")
     migrate(env)
     server = RunningServer(env).start()
@@ -52,7 +36,7 @@ def test_database_outage_degrades_then_recovers_without_restart(
             token = {"Authorization": f"Bearer {registered.json()['token']}"}
             assert http.get("/api/v1/auth/profile", headers=token).status_code == 200
 
-            own_postgres.stop()
+            throwaway_postgres.stop()
             health = http.get("/health")
             assert health.status_code == 503
             assert health.json()["status"] == "down"
@@ -63,7 +47,7 @@ def test_database_outage_degrades_then_recovers_without_restart(
             assert http.get("/health/ready").status_code == 200  # not every replica out at once
             assert http.get("/health/live").status_code == 200
 
-            own_postgres.start()
+            throwaway_postgres.start()
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 if http.get("/api/v1/auth/profile", headers=token).status_code == 200:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
-import pytest
 
 from tests.e2e.conftest import Account, create_video, eventually, register
 from tests.support import services
@@ -71,19 +69,6 @@ async def load(
     finally:
         state.running = False
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[services.ThrowawayPostgres]:
-    try:
-        server = services.ThrowawayPostgres().init()
-    except services.ServiceUnavailable as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
-    server.start()
-    yield server
-    server.destroy()
 
 
 async def test_redis_killed_and_restarted_under_load(
@@ -159,9 +144,9 @@ async def test_redis_killed_and_restarted_under_load(
 
 
 async def test_postgres_stopped_and_restarted_under_load(
-    own_postgres: services.ThrowawayPostgres, redis_url: str
+    throwaway_postgres: services.ThrowawayPostgres, redis_url: str
 ) -> None:
-    database_url = await services.create_database(own_postgres.url)
+    database_url = await services.create_database(throwaway_postgres.url)
     env = base_env(database_url, redis_url, WORKERS="2", DATABASE_TIMEOUT_SECONDS="2")
     migrate(env)
     server = RunningServer(env).start()
@@ -176,12 +161,12 @@ async def test_postgres_stopped_and_restarted_under_load(
             }
             async with load(client, calls) as traffic:
                 await asyncio.sleep(1.0)
-                own_postgres.stop()
+                throwaway_postgres.stop()
                 await asyncio.sleep(1.0)
                 health = await client.get("/health")
                 ready = await client.get("/health/ready")
                 await asyncio.sleep(2.0)
-                own_postgres.start()
+                throwaway_postgres.start()
 
                 async def recovered() -> bool:
                     return (await client.get("/api/v1/auth/profile", headers=owner.auth)).status_code == 200
@@ -204,7 +189,7 @@ async def test_postgres_stopped_and_restarted_under_load(
             assert (await client.get("/health")).json()["status"] == "ok"
     finally:
         server.terminate()
-        await services.drop_database(own_postgres.url, database_url)
+        await services.drop_database(throwaway_postgres.url, database_url)
 
 
 async def test_sigterm_under_load_loses_no_acknowledged_view(database_url: str, redis_url: str) -> None:
