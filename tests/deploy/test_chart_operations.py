@@ -209,6 +209,22 @@ def test_websocket_metrics_have_an_alert(tools: Tools) -> None:
     assert websocket == ["HaloWebSocketSlowClients"]
 
 
+def test_dashboard_shows_every_websocket_metric(tools: Tools) -> None:
+    objects = render(tools, set_values=["dashboard.enabled=true"])
+    dashboard = next(o for o in by_kind(objects, "ConfigMap") if o["metadata"]["name"].endswith("-dashboard"))
+    panels = json.loads(dashboard["data"]["halo.json"])["panels"]
+    queries = {
+        panel["title"]: " ".join(target["expr"] for target in panel.get("targets", [])) for panel in panels
+    }
+    for metric in (
+        "halo_websocket_connections",
+        "halo_websocket_messages_total",
+        "halo_websocket_closed_total",
+    ):
+        assert any(metric in query for query in queries.values()), metric
+    assert "code" in queries["WebSocket closes by code"]
+
+
 # --- A7, A8: chart metadata and the image a release runs ---------------------------
 
 
