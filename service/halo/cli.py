@@ -1,4 +1,4 @@
-"""`halo serve | migrate | check-config | seed`: the operator's entry points."""
+"""`halo serve | migrate | config | seed`: the operator's entry points."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_CONFIG
     try:
-        settings = load_settings()
+        settings = load_settings(signs_tokens=args.signs_tokens)
     except ValidationError as exc:
         print(f"halo: {format_validation_error(exc)}", file=sys.stderr)
         return EXIT_CONFIG
@@ -37,12 +37,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"halo {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.set_defaults(signs_tokens=True)
 
     serve = commands.add_parser(
         "serve",
         help="run the HTTP service",
         description="Run the HTTP service on HOST:PORT with WORKERS processes. "
         "Apply migrations first with `halo migrate`; the service reports ready only when they are at head.",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.set_defaults(handler=_serve)
 
@@ -55,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument(
         "--lock-timeout", type=float, default=600.0, help="seconds to wait for another run (600)"
     )
-    migrate.set_defaults(handler=_migrate)
+    migrate.set_defaults(handler=_migrate, signs_tokens=False)
 
     make = commands.add_parser(
         "makemigrations",
@@ -64,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
         "Add what models cannot express (expression indexes, collations) by hand as RunSQL.",
     )
     make.add_argument("--name", required=True, help="what changed, e.g. add_videos")
-    make.set_defaults(handler=_makemigrations)
+    make.set_defaults(handler=_makemigrations, signs_tokens=False)
 
     seed = commands.add_parser(
         "seed",
@@ -75,14 +78,32 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--users", type=int, default=100, help="number of users (100)")
     seed.add_argument("--videos", type=int, default=1000, help="number of videos (1000)")
     seed.add_argument("--seed", type=int, default=42, help="random seed, for repeatable data (42)")
-    seed.set_defaults(handler=_seed)
+    seed.add_argument(
+        "--force", action="store_true", help="seed even with ENV=production (refused without it)"
+    )
+    seed.set_defaults(handler=_seed, signs_tokens=False)
 
     check = commands.add_parser(
-        "check-config", help="validate the configuration and print it (secrets hidden)"
+        "config",
+        aliases=["check-config"],
+        help="validate the configuration and print the effective settings (secrets hidden)",
+        description="Print every setting's effective value (secrets and passwords redacted); "
+        "exit 2 naming each invalid one.",
     )
     check.set_defaults(handler=_check_config)
 
     return parser
+
+
+def settings_help() -> str:
+    """The environment variables `halo serve` reads, with their defaults (for `--help`)."""
+    lines = ["settings (environment variables; see the README's configuration table):"]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, list):
+            default = ",".join(default) or "(empty)"
+        lines.append(f"  {name.upper():<38} {'(unset)' if default is None else default}")
+    return "\n".join(lines)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -183,6 +204,13 @@ def _makemigrations(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _seed(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.env == "production" and not args.force:
+        print(
+            "halo: refusing to seed with ENV=production (it adds demo users with a published password); "
+            "use ENV=development, or --force if you mean it",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     from halo.seed import run_seed
 
     return asyncio.run(run_seed(settings, users=args.users, videos=args.videos, seed=args.seed))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from contextvars import ContextVar
 from functools import cached_property
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -16,8 +17,13 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from halo.published_secrets import MIN_SECRET_BITS, estimated_bits, is_published
+
 DEV_JWT_SECRET = "halo-development-only-secret-do-not-use-in-production"  # noqa: S105 - refused outside ENV=development
 MIN_SECRET_BYTES = 32
+MIN_PRODUCTION_BCRYPT_ROUNDS = 10
+# False while loading settings for a command that signs no token (migrate, seed).
+_signing_tokens: ContextVar[bool] = ContextVar("halo_signing_tokens", default=True)
 SQLITE_DEFAULT_URL = "sqlite://halo.db"
 
 CommaList = Annotated[list[str], NoDecode]
@@ -211,13 +217,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
-        if self.env != "development" and not self.jwt_secret:
-            raise ValueError("JWT_SECRET is required outside ENV=development")
-        if self.jwt_secret is not None and len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
-            raise ValueError(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
-        for secret in self.jwt_previous_secrets:
-            if len(secret.encode()) < MIN_SECRET_BYTES:
-                raise ValueError(f"each JWT_PREVIOUS_SECRETS entry must be at least {MIN_SECRET_BYTES} bytes")
+        if _signing_tokens.get():
+            self._check_secrets()
+        if self.env == "production" and self.bcrypt_rounds < MIN_PRODUCTION_BCRYPT_ROUNDS:
+            raise ValueError(f"BCRYPT_ROUNDS must be at least {MIN_PRODUCTION_BCRYPT_ROUNDS} in production")
         if self.database_pool_min > self.database_pool_max:
             raise ValueError("DATABASE_POOL_MIN must not exceed DATABASE_POOL_MAX")
         if self.redis_url is None and self.workers not in (None, 1):
@@ -237,6 +240,30 @@ class Settings(BaseSettings):
             if parts.path.strip("/") not in ("", "0"):
                 raise ValueError("REDIS_CLUSTER=true: a Redis Cluster has only database 0")
         return self
+
+    def _check_secrets(self) -> None:
+        if self.env != "development" and not self.jwt_secret:
+            raise ValueError("JWT_SECRET is required outside ENV=development")
+        if self.jwt_secret is not None and len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+        for secret in self.jwt_previous_secrets:
+            if len(secret.encode()) < MIN_SECRET_BYTES:
+                raise ValueError(f"each JWT_PREVIOUS_SECRETS entry must be at least {MIN_SECRET_BYTES} bytes")
+        if self.env != "production":
+            return
+        named = [("JWT_SECRET", self.jwt_secret or "")]
+        named += [("JWT_PREVIOUS_SECRETS", secret) for secret in self.jwt_previous_secrets]
+        for name, secret in named:
+            if is_published(secret):
+                raise ValueError(
+                    f"{name} is a published value (it appears in HALO's repository); "
+                    "generate one, e.g. `openssl rand -base64 48`"
+                )
+            if estimated_bits(secret) < MIN_SECRET_BITS:
+                raise ValueError(
+                    f"{name} is too guessable (under {MIN_SECRET_BITS} bits of entropy); "
+                    "generate one, e.g. `openssl rand -base64 48`"
+                )
 
     # Derived values: computed once, never re-read from the environment.
 
@@ -294,6 +321,12 @@ def format_validation_error(error: ValidationError) -> str:
     return "invalid configuration: " + "; ".join(parts)
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read the environment once. Raises pydantic.ValidationError on bad values."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+def load_settings(*, signs_tokens: bool = True, **overrides: object) -> Settings:
+    """Read the environment once. Raises pydantic.ValidationError on bad values.
+
+    `signs_tokens=False` (migrate, seed) skips the checks of JWT_SECRET: those commands never use it."""
+    reset = _signing_tokens.set(signs_tokens)
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    finally:
+        _signing_tokens.reset(reset)

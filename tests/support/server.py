@@ -46,7 +46,9 @@ def base_env(database_url: str, redis_url: str | None, **overrides: str) -> dict
     ):
         env.pop(name, None)
     env.update(
-        ENV="production",
+        # Development: production refuses BCRYPT_ROUNDS below 10, and tests hash at 4. Everything
+        # else production would do is set here explicitly (a strong random secret, JSON logs).
+        ENV="development",
         HOST="127.0.0.1",
         JWT_SECRET=secrets.token_urlsafe(48),
         DATABASE_URL=database_url,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 import subprocess
 import sys
 
@@ -10,7 +12,7 @@ from pydantic import ValidationError
 
 from halo.config import Settings, format_validation_error
 
-STRONG = "x" * 32
+STRONG = secrets.token_urlsafe(48)  # never in the repository, so never published
 
 
 def settings(**values: object) -> Settings:
@@ -138,3 +140,83 @@ def test_redis_cluster_needs_a_node_address_on_database_zero() -> None:
         settings(env="development", redis_url="redis://10.0.0.5:6379/3", redis_cluster=True)
     with pytest.raises(ValidationError, match="redis:// or rediss:// address"):
         settings(env="development", redis_url="unix:///run/redis.sock", redis_cluster=True)
+
+
+def test_production_refuses_a_guessable_secret() -> None:
+    for weak in ("x" * 40, "abcdefghijklmnopqrstuvwxyz0123456789", "changeme-changeme-changeme-changeme"):
+        with pytest.raises(ValidationError, match="too guessable"):
+            settings(env="production", jwt_secret=weak)
+    with pytest.raises(ValidationError, match="JWT_PREVIOUS_SECRETS is too guessable"):
+        settings(env="production", jwt_secret=STRONG, jwt_previous_secrets="y" * 40)
+    assert settings(env="development", jwt_secret="x" * 40).jwt_secret  # development is not checked
+
+
+def test_production_refuses_the_development_secret() -> None:
+    from halo.config import DEV_JWT_SECRET
+
+    with pytest.raises(ValidationError, match="published"):
+        settings(env="production", jwt_secret=DEV_JWT_SECRET)
+
+
+def test_production_refuses_fewer_than_ten_bcrypt_rounds() -> None:
+    with pytest.raises(ValidationError, match="BCRYPT_ROUNDS must be at least 10"):
+        settings(env="production", jwt_secret=STRONG, bcrypt_rounds=9)
+    assert settings(env="production", jwt_secret=STRONG, bcrypt_rounds=10).bcrypt_rounds == 10
+    assert settings(env="development", bcrypt_rounds=4).bcrypt_rounds == 4
+
+
+def halo(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "halo", *args],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_migrate_and_seed_need_no_jwt_secret(tmp_path: object) -> None:
+    database = f"sqlite://{tmp_path}/halo.db"
+    migrated = halo("migrate", ENV="production", DATABASE_URL=database)
+    assert migrated.returncode == 0, migrated.stderr
+    refused = halo("seed", "--users", "1", "--videos", "1", ENV="production", DATABASE_URL=database)
+    assert refused.returncode == 2
+    assert "--force" in refused.stderr and "JWT_SECRET" not in refused.stderr
+
+
+def test_seed_refuses_a_production_database_without_force(tmp_path: object) -> None:
+    database = f"sqlite://{tmp_path}/halo.db"
+    assert halo("migrate", ENV="production", DATABASE_URL=database).returncode == 0
+    refused = halo("seed", "--users", "2", "--videos", "2", ENV="production", DATABASE_URL=database)
+    assert refused.returncode == 2 and "ENV=production" in refused.stderr
+    forced = halo("seed", "--users", "2", "--videos", "2", "--force", ENV="production", DATABASE_URL=database)
+    assert forced.returncode == 0, forced.stderr
+
+
+def test_config_prints_effective_settings_with_secrets_redacted() -> None:
+    for command in ("config", "check-config"):
+        result = halo(
+            command,
+            ENV="production",
+            JWT_SECRET=STRONG,
+            DATABASE_URL="postgres://halo:hunter2-db-password@db/halo",
+        )
+        assert result.returncode == 0, result.stderr
+        assert "JWT_SECRET=***" in result.stdout
+        assert "REGISTER_MAX_PER_IP=20" in result.stdout
+        assert STRONG not in result.stdout and "hunter2" not in result.stdout
+
+
+def test_config_exits_non_zero_naming_an_invalid_setting() -> None:
+    result = halo("config", ENV="production", JWT_SECRET=STRONG, BCRYPT_ROUNDS="4")
+    assert result.returncode == 2
+    assert "BCRYPT_ROUNDS" in result.stderr
+
+
+def test_serve_help_lists_every_setting_with_its_default() -> None:
+    result = halo("serve", "--help")
+    assert result.returncode == 0
+    for name in Settings.model_fields:
+        assert name.upper() in result.stdout, name
+    assert re.search(r"REGISTER_MAX_PER_IP\s+20", result.stdout)
+    assert re.search(r"METRICS_HOST\s+0\.0\.0\.0", result.stdout)
