@@ -301,3 +301,25 @@ def test_metrics_host_is_a_value(tools: Tools) -> None:
     data = one(render(tools, set_values=["metrics.host=::"]), "ConfigMap", "halo")["data"]
     assert data["METRICS_HOST"] == "::"
     assert one(render(tools), "ConfigMap", "halo")["metadata"]["namespace"] == NAMESPACE
+
+
+@pytest.mark.parametrize("values", [None, *CI_VALUES], ids=["default", *(p.stem for p in CI_VALUES)])
+def test_every_variable_the_chart_sets_is_a_service_setting(tools: Tools, values: Path | None) -> None:
+    """A misspelt name (METRIC_HOST) would be ignored by the service without a word."""
+    from halo.config import Settings
+
+    fields = {name.upper() for name in Settings.model_fields}
+    objects = render(tools, *(() if values is None else (values,)))
+    for label, spec in _workloads(objects):
+        container = spec["containers"][0]
+        names = set(config_env(objects, spec, container)) | {e["name"] for e in container["env"]}
+        # DATABASE_PASSWORD only feeds $(DATABASE_PASSWORD) in DATABASE_URL; the rest are the operator's own
+        ours = (
+            names
+            - {"DATABASE_PASSWORD"}
+            - {
+                e["name"]
+                for e in yaml.safe_load((values or CHART / "values.yaml").read_text()).get("extraEnvVars", [])
+            }
+        )
+        assert ours <= fields, (label, sorted(ours - fields))
