@@ -57,6 +57,7 @@ from halo.redis.revocation_cache import (
     warn_if_evictable,
 )
 from halo.repositories.base import translate_errors
+from halo.repositories.comments import CommentRepository
 from halo.repositories.engagement import EngagementRepository
 from halo.repositories.errors import DatabaseUnavailable
 from halo.repositories.health import DatabaseProbe
@@ -68,6 +69,7 @@ from halo.security.passwords import PasswordHasher
 from halo.security.token_bucket import LocalRateLimiter, RateLimiter, TokenBucketLimiter
 from halo.security.tokens import TokenCodec
 from halo.services.auth import AuthService
+from halo.services.comments import CommentService
 from halo.services.engagement import CounterMerge, EngagementService
 from halo.services.health import HealthService
 from halo.services.live import LiveHub
@@ -102,6 +104,7 @@ class Services:
     health: HealthService
     videos: VideoService
     engagement: EngagementService
+    comments: CommentService
     view_flusher: ViewFlusher
     live: LiveHub
 
@@ -229,6 +232,9 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
             presence_ttl_seconds=settings.presence_ttl_seconds,
             view_window_seconds=settings.view_window_seconds,
         ),
+        comments=CommentService(
+            videos=videos, comments=CommentRepository(), counters=counters, cursors=cursors
+        ),
         view_flusher=ViewFlusher(engagement, store, interval_seconds=settings.view_flush_interval_seconds),
         live=LiveHub(
             videos,
@@ -239,6 +245,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
             interval_seconds=settings.live_update_interval_seconds,
         ),
     )
+    services.engagement.comment_service = services.comments
     services.view_flusher.on_flush.append(
         lambda result, lag: metrics.record_view_flush(result.views, result.videos, lag)
     )

@@ -63,6 +63,8 @@ class Video(Model):
     like_count = fields.BigIntField(default=0)
     comment_count = fields.BigIntField(default=0)
     counters_version = fields.BigIntField(default=0)
+    # open, approval (comments by anyone but the owner are held) or closed
+    comments_policy = fields.CharField(max_length=16, default="open", db_default="open")
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -71,6 +73,9 @@ class Video(Model):
 
 
 class Comment(Model):
+    """A top-level comment (`parent` null) or a reply to one, one level deep; `reply_count`
+    counts its published replies. A held comment waits for the video owner's approval."""
+
     id = fields.BigIntField(primary_key=True)
     video: fields.ForeignKeyRelation[Video] = fields.ForeignKeyField(
         "halo.Video", related_name="comments", on_delete=fields.CASCADE, db_index=False
@@ -78,8 +83,14 @@ class Comment(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "halo.User", related_name="comments", on_delete=fields.CASCADE, db_index=True
     )
+    parent: fields.ForeignKeyNullableRelation[Comment] = fields.ForeignKeyField(
+        "halo.Comment", related_name="replies", on_delete=fields.CASCADE, null=True, db_index=False
+    )  # indexed by a partial index of 0004 (replies in order)
     body = fields.TextField()
+    status = fields.CharField(max_length=16, default="published", db_default="published")
+    reply_count = fields.BigIntField(default=0, db_default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
+    edited_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "comments"

@@ -1,4 +1,5 @@
-"""Durable engagement: like rows, comments, the counters on the video row, flushed views.
+"""Durable engagement: like rows, the counters on the video row, flushed views (comments:
+comments.py).
 
 A like or a comment and the counter it moves change in one transaction, and
 every change bumps the video's `counters_version`, so the counters read from
@@ -18,7 +19,7 @@ import asyncpg
 from tortoise.exceptions import IntegrityError
 
 from halo.repositories.base import translate_errors
-from halo.repositories.sql import Sql, db_datetime, to_datetime
+from halo.repositories.sql import Sql, db_datetime
 
 # pg_try_advisory_xact_lock key: one view flush at a time across all replicas ("VIEW").
 VIEW_FLUSH_LOCK_KEY = 0x56494557
@@ -33,15 +34,6 @@ class CounterRow:
     like_count: int
     comment_count: int
     counters_version: int
-
-
-@dataclass(frozen=True, slots=True)
-class CommentRow:
-    id: int
-    video_id: int
-    user_id: int
-    body: str
-    created_at: datetime
 
 
 _LIKE_PG = """
@@ -79,10 +71,6 @@ _COUNTERS = "SELECT like_count, comment_count, counters_version FROM videos WHER
 
 def _counters(raw: dict[str, Any]) -> CounterRow:
     return CounterRow(int(raw["like_count"]), int(raw["comment_count"]), int(raw["counters_version"]))
-
-
-def _comment(raw: dict[str, Any]) -> CommentRow:
-    return CommentRow(raw["id"], raw["video_id"], raw["user_id"], raw["body"], to_datetime(raw["created_at"]))
 
 
 def _is_missing_video(exc: Exception) -> bool:
@@ -157,69 +145,15 @@ class EngagementRepository:
         of truth, so a like from any replica shows at once)."""
         if not video_ids:
             return set()
-        if self._sql.dialect == "postgres":
-            rows = await self._sql.fetch(
-                "SELECT video_id FROM likes WHERE user_id = $1 AND video_id = ANY($2::bigint[])",
-                user_id,
-                list(video_ids),
-            )
-        else:
-            marks = ", ".join(f"${index}" for index in range(2, len(video_ids) + 2))
-            rows = await self._sql.fetch(
-                f"SELECT video_id FROM likes WHERE user_id = $1 AND video_id IN ({marks})",  # noqa: S608
-                user_id,
-                *video_ids,
-            )
+        among, ids = self._sql.any_id("video_id", "$2", video_ids)
+        sql = f"SELECT video_id FROM likes WHERE user_id = $1 AND {among}"  # noqa: S608
+        rows = await self._sql.fetch(sql, user_id, ids)
         return {int(row["video_id"]) for row in rows}
 
     @translate_errors
     async def counters(self, video_id: int) -> CounterRow | None:
         raw = await self._sql.fetchrow(_COUNTERS, video_id)
         return _counters(raw) if raw else None
-
-    @translate_errors
-    async def add_comment(self, video_id: int, user_id: int, body: str) -> tuple[CommentRow, CounterRow]:
-        now = datetime.now(UTC)
-        try:
-            async with self._sql.transaction() as tx:
-                raw = await tx.fetchrow(
-                    "INSERT INTO comments (video_id, user_id, body, created_at) VALUES ($1, $2, $3, $4) "
-                    "RETURNING id, video_id, user_id, body, created_at",
-                    video_id,
-                    user_id,
-                    body,
-                    db_datetime(now, tx.dialect),
-                )
-                counters = await tx.fetchrow(
-                    "UPDATE videos SET comment_count = comment_count + 1, "
-                    "counters_version = counters_version + 1 "
-                    "WHERE id = $1 RETURNING like_count, comment_count, counters_version",
-                    video_id,
-                )
-        except (asyncpg.ForeignKeyViolationError, IntegrityError) as exc:
-            if _is_missing_video(exc):
-                raise VideoMissing(video_id) from exc
-            raise
-        if raw is None or counters is None:
-            raise VideoMissing(video_id)
-        return _comment(raw), _counters(counters)
-
-    @translate_errors
-    async def comments_page(
-        self, video_id: int, *, after: tuple[datetime, int] | None, limit: int
-    ) -> list[CommentRow]:
-        """Newest first, keyset on (created_at, id)."""
-        args: list[Any] = [video_id, limit]
-        seek = ""
-        if after is not None:
-            args += [db_datetime(after[0], self._sql.dialect), after[1]]
-            seek = "AND (created_at, id) < ($3, $4)"
-        rows = await self._sql.fetch(
-            f"SELECT id, video_id, user_id, body, created_at FROM comments WHERE video_id = $1 {seek} "  # noqa: S608
-            "ORDER BY created_at DESC, id DESC LIMIT $2",
-            *args,
-        )
-        return [_comment(raw) for raw in rows]
 
     @asynccontextmanager
     async def view_flush(self) -> AsyncIterator[ViewFlush | None]:

@@ -20,9 +20,18 @@ Sort = Literal["-created_at", "created_at", "-view_count", "view_count", "title"
 
 COLUMNS = (
     "id, user_id, title, description, thumbnail_url, stream_url, is_live, is_adult_content, "
-    "view_count, view_flush_seq, like_count, comment_count, counters_version, created_at, updated_at"
+    "view_count, view_flush_seq, like_count, comment_count, counters_version, created_at, updated_at, "
+    "comments_policy"
 )
-EDITABLE = ("title", "description", "thumbnail_url", "stream_url", "is_live", "is_adult_content")
+EDITABLE = (
+    "title",
+    "description",
+    "thumbnail_url",
+    "stream_url",
+    "is_live",
+    "is_adult_content",
+    "comments_policy",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +51,7 @@ class VideoRow:
     counters_version: int
     created_at: datetime
     updated_at: datetime
+    comments_policy: str = "open"  # open, approval or closed
 
     def sort_key(self, sort: Sort) -> Any:
         field = sort.lstrip("-")
@@ -110,8 +120,8 @@ class VideoRepository:
         raw = await self._sql.fetchrow(
             f"""INSERT INTO videos (user_id, title, description, thumbnail_url, stream_url, is_live,
                    is_adult_content, view_count, view_flush_seq, like_count, comment_count, counters_version,
-                   created_at, updated_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, 0, 0, 0, $8, $8)
+                   created_at, updated_at, comments_policy)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, 0, 0, 0, $8, $8, $9)
                RETURNING {COLUMNS}""",  # noqa: S608
             user_id,
             fields["title"],
@@ -121,6 +131,7 @@ class VideoRepository:
             bool(fields.get("is_live", False)),
             bool(fields.get("is_adult_content", False)),
             self._sql.timestamp(now),
+            fields.get("comments_policy") or "open",
         )
         assert raw is not None
         return _row(raw)
@@ -193,12 +204,8 @@ class VideoRepository:
         """The videos of `ids` the caller may see, in one query (in no particular order)."""
         if not ids:
             return []
-        if self._sql.dialect == "postgres":
-            args: list[Any] = [list(ids)]
-            where = "id = ANY($1::bigint[])"
-        else:
-            args = list(ids)
-            where = f"id IN ({', '.join(f'${index}' for index in range(1, len(ids) + 1))})"
+        where, among = self._sql.any_id("id", "$1", ids)
+        args: list[Any] = [among]
         if not visibility.sees_all_adult:
             if visibility.viewer_id is None:
                 where += " AND NOT is_adult_content"

@@ -9,20 +9,21 @@ import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from halo.engagement.store import Counters, EngagementStore, Snapshot, VideoGone
 from halo.redis.link import StoreUnavailable
-from halo.repositories.engagement import CommentRow, CounterRow, EngagementRepository, VideoMissing
+from halo.repositories.engagement import CounterRow, EngagementRepository, VideoMissing
 from halo.repositories.videos import VideoRow
 from halo.security.cursors import CursorCodec
 from halo.services.auth import Principal
 from halo.services.errors import FieldIssue, Unavailable, ValidationFailed
-from halo.services.pages import Page, bad_cursor, decode_cursor
+from halo.services.pages import Page
 from halo.services.visibility import not_found
 
 if TYPE_CHECKING:
+    from halo.repositories.comments import CommentRow
+    from halo.services.comments import CommentService
     from halo.services.videos import VideoService
 
 VIEWER_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -144,6 +145,7 @@ class EngagementService:
         view_window_seconds: int = 1800,
     ) -> None:
         self._view_window = view_window_seconds
+        self.comment_service: CommentService | None = None
         self._videos = videos
         self._engagement = engagement
         self._store = store
@@ -195,33 +197,18 @@ class EngagementService:
             await self._counters.cache_counters(video_id, counters)
         return counters.like_count
 
+    # v1 routes' entry points until api/ calls CommentService itself
     async def comments(
         self, viewer: Principal | None, video_id: int, *, limit: int, cursor: str | None
     ) -> Page[CommentRow]:
-        await self._videos.visible(viewer, video_id)
-        scope = ["comments", video_id]
-        after = None
-        if cursor:
-            position = decode_cursor(self._cursors, cursor, scope)
-            try:
-                after = (datetime.fromisoformat(position[0]), int(position[1]))
-            except (TypeError, ValueError, IndexError):
-                raise bad_cursor() from None
-        rows = await self._engagement.comments_page(video_id, after=after, limit=limit + 1)
-        next_cursor = None
-        if len(rows) > limit:
-            rows = rows[:limit]
-            next_cursor = self._cursors.encode(scope, [rows[-1].created_at.isoformat(), rows[-1].id])
-        return Page(rows, next_cursor)
+        assert self.comment_service is not None
+        return await self.comment_service.page(
+            viewer, video_id, status="published", limit=limit, cursor=cursor
+        )
 
     async def add_comment(self, principal: Principal, video_id: int, body: str) -> CommentRow:
-        await self._videos.visible(principal, video_id)
-        try:
-            comment, counters = await self._engagement.add_comment(video_id, principal.user_id, body)
-        except VideoMissing:
-            raise not_found() from None
-        await self._counters.cache_counters(video_id, counters)
-        return comment
+        assert self.comment_service is not None
+        return await self.comment_service.add(principal, video_id, body)
 
     async def heartbeat(self, viewer: Principal | None, video_id: int, viewer_id: str | None) -> int:
         await self._videos.visible(viewer, video_id)
