@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sanic import Sanic
 from sanic.response import HTTPResponse
+from sanic_ext.extensions.http.extension import HTTPExtension
 
 from halo import __version__
 from halo.api import auth as auth_api
+from halo.api import docs as docs_api
 from halo.api import engagement as engagement_api
 from halo.api import health as health_api
 from halo.api import live as live_api
-from halo.api import openapi
 from halo.api import root as root_api
 from halo.api import videos as videos_api
 from halo.api.live import LiveAdmission
@@ -33,11 +34,10 @@ from halo.engagement.memory_store import MemoryEngagementStore
 from halo.engagement.redis_store import RedisEngagementStore
 from halo.engagement.store import EngagementStore
 from halo.http import fastpath
-from halo.middleware import compression, draining, headers, limits, request_id
+from halo.middleware import compression, cors, draining, headers, limits, request_id
 from halo.middleware.access_log import AccessLog
 from halo.middleware.auth import BearerAuth
 from halo.middleware.client_ip import ClientIpResolver
-from halo.middleware.cors import Cors
 from halo.middleware.errors import EnvelopeErrorHandler
 from halo.middleware.metrics import PUBLISH_SECONDS, RequestMetrics
 from halo.middleware.pipeline import RequestPipeline, RequestStep, ResponsePipeline, ResponseStep
@@ -147,7 +147,6 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
             "KEEP_ALIVE_TIMEOUT": 75,
             "GRACEFUL_SHUTDOWN_TIMEOUT": settings.shutdown_timeout_seconds,
             "FALLBACK_ERROR_FORMAT": "json",
-            "AUTO_EXTEND": False,  # sanic-ext not yet wired: its /docs would clash with ours
             "ACCESS_LOG": False,
             "MOTD": settings.is_development,
             "NOISY_EXCEPTIONS": False,
@@ -264,12 +263,30 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         videos_api.blueprint,
         engagement_api.blueprint,
         live_api.blueprint,
-        openapi.blueprint,
+        docs_api.blueprint,
     )
     for blueprint in blueprints:
         app.blueprint(blueprint)
+    _extend(app, settings)
     _install_lifecycle(app, settings, observability)
     return app
+
+
+def _extend(app: Sanic, settings: Settings) -> None:
+    """sanic-ext with the extensions HALO uses: the OpenAPI document, and CORS with the automatic
+    OPTIONS routes its preflights need (no injection, health, logging or templating)."""
+    app.extend(
+        extensions=[docs_api.DocsExtension, HTTPExtension],
+        built_in_extensions=False,
+        config={
+            **docs_api.OAS_CONFIG,
+            **cors.extension_config(settings.cors_origins),
+            "HTTP_ALL_METHODS": False,  # no CONNECT or TRACE
+            "HTTP_AUTO_HEAD": False,
+            "HTTP_AUTO_TRACE": False,
+        },
+    )
+    docs_api.install(app)
 
 
 def _subscribe(events: EventBus, signals: LiveSignals, services: Services) -> None:
@@ -301,7 +318,6 @@ def _install_middleware(
         else LocalRateLimiter(buckets)
     )
     rate_limit = RateLimitMiddleware(limiter)
-    cors = Cors(settings.cors_origins)
     bearer = BearerAuth(services.auth)
     app.ctx.rate_limit = rate_limit
     app.ctx.bearer = bearer
@@ -328,8 +344,6 @@ def _install_middleware(
         limits.check_request_line,
         rate_limit.check,
     ]
-    if cors.enabled:
-        before.append(cors.preflight)
     before.append(bearer.authenticate)
     before.append(LiveAdmission())  # WebSocket routes only: admitted or refused before the handshake
 
@@ -338,7 +352,7 @@ def _install_middleware(
         compression.gzip_response,
         draining.close_connection_when_draining,
         headers.caching_and_security_headers,
-        *([cors.headers] if cors.enabled else []),
+        *([cors.vary_on_origin] if settings.cors_origins else []),
         rate_limit.headers,
         request_id.echo_request_id,
     ]
@@ -392,7 +406,6 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
             background(_sample_database_pool(settings), "database-pool-metrics")
         if app.ctx.request_metrics is not None:
             background(_publish_request_metrics(app.ctx.request_metrics), "request-metrics")
-        app.ctx.openapi_document = openapi.build_document(app)
 
     @app.main_process_stop
     async def wait_for_workers(app: Sanic) -> None:

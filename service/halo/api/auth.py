@@ -7,9 +7,11 @@ from typing import Any
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sanic_ext import openapi
 
-from halo.api.operation import operation
+from halo.api import docs
 from halo.api.schemas import LoginRequest, ProfilePatch, RegisterRequest, TokenResponse, UserEnvelope
+from halo.api.validation import authenticated, json_body
 from halo.http.responses import json_response, no_content
 from halo.services.auth import AuthService, Session
 
@@ -45,16 +47,25 @@ def _session_json(session: Session) -> dict[str, Any]:
 
 
 @blueprint.post("/register")
-@operation(
-    "Create an account and get a token",
+@openapi.definition(
+    operation="register",
+    summary="Create an account and get a token",
     tag="auth",
-    body=RegisterRequest,
-    responses={201: TokenResponse, 400: None, 409: None, 422: None, 429: None, 503: None},
-    response_headers={
-        429: {"Retry-After": "seconds until this client may register again (REGISTER_MAX_PER_IP an hour)"},
-        503: {"Retry-After": "seconds to wait: password hashing is saturated"},
-    },
+    body=docs.body(RegisterRequest),
+    response=docs.responses(
+        {201: TokenResponse},
+        400,
+        409,
+        422,
+        429,
+        503,
+        notes={
+            429: "Retry-After: seconds until this client may register again (REGISTER_MAX_PER_IP an hour)",
+            503: "Retry-After: seconds to wait when password hashing is saturated",
+        },
+    ),
 )
+@json_body(RegisterRequest)
 async def register(request: Request, body: RegisterRequest) -> HTTPResponse:
     session = await _service(request).register(
         email=body.email,
@@ -68,18 +79,27 @@ async def register(request: Request, body: RegisterRequest) -> HTTPResponse:
 
 
 @blueprint.post("/login")
-@operation(
-    "Exchange email and password for a token",
-    tag="auth",
-    body=LoginRequest,
-    responses={200: TokenResponse, 400: None, 401: None, 422: None, 429: None, 503: None},
-    response_headers={
-        429: {"Retry-After": "seconds until this account may be tried again from here"},
-        503: {"Retry-After": "seconds to wait: password hashing is saturated"},
-    },
+@openapi.definition(
+    operation="login",
+    summary="Exchange email and password for a token",
     description="Unknown email, wrong password and an over-long password get the same 401. "
     "Repeated failures are throttled per account and per IP (429 with Retry-After).",
+    tag="auth",
+    body=docs.body(LoginRequest),
+    response=docs.responses(
+        {200: TokenResponse},
+        400,
+        401,
+        422,
+        429,
+        503,
+        notes={
+            429: "Retry-After: seconds until this account may be tried again from here",
+            503: "Retry-After: seconds to wait when password hashing is saturated",
+        },
+    ),
 )
+@json_body(LoginRequest)
 async def login(request: Request, body: LoginRequest) -> HTTPResponse:
     session = await _service(request).login(
         email=body.email.lower(), password=body.password, client=request.ctx.client_key
@@ -88,33 +108,42 @@ async def login(request: Request, body: LoginRequest) -> HTTPResponse:
 
 
 @blueprint.post("/logout")
-@operation(
-    "Revoke the presented token until it expires",
+@openapi.definition(
+    operation="logout",
+    summary="Revoke the presented token until it expires",
     tag="auth",
-    auth="required",
-    responses={204: None, 401: None},
+    response=docs.responses({204: None}, 401),
 )
+@authenticated
 async def logout(request: Request) -> HTTPResponse:
     await _service(request).logout(request.ctx.principal)
     return no_content()
 
 
 @blueprint.get("/profile")
-@operation("The caller's profile", tag="auth", auth="required", responses={200: UserEnvelope, 401: None})
+@openapi.definition(
+    operation="get_profile",
+    summary="The caller's profile",
+    tag="auth",
+    response=docs.responses({200: UserEnvelope}, 401),
+)
+@authenticated
 async def profile(request: Request) -> HTTPResponse:
     user = await _service(request).profile(request.ctx.principal)
     return json_response({"user": user_json(user)})
 
 
 @blueprint.patch("/profile")
-@operation(
-    "Change the caller's profile",
-    tag="auth",
-    auth="required",
-    body=ProfilePatch,
-    responses={200: UserEnvelope, 400: None, 401: None, 403: None, 422: None},
+@openapi.definition(
+    operation="update_profile",
+    summary="Change the caller's profile",
     description="Only the named fields change; `null` clears `bio` and `avatar_url`.",
+    tag="auth",
+    body=docs.body(ProfilePatch),
+    response=docs.responses({200: UserEnvelope}, 400, 401, 403, 422),
 )
+@authenticated
+@json_body(ProfilePatch)
 async def update_profile(request: Request, body: ProfilePatch) -> HTTPResponse:
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     user = await _service(request).update_profile(request.ctx.principal, changes)

@@ -7,8 +7,9 @@ from typing import Any
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sanic_ext import openapi
 
-from halo.api.operation import operation
+from halo.api import docs
 from halo.api.schemas import (
     CommentCreate,
     CommentListQuery,
@@ -21,6 +22,7 @@ from halo.api.schemas import (
     PresenceQuery,
     ViewCountOut,
 )
+from halo.api.validation import authenticated, json_body, optional_authentication, parse_query
 from halo.api.videos import DEGRADED, DEGRADED_DOC
 from halo.http.responses import json_response
 from halo.services.engagement import EngagementService
@@ -43,13 +45,14 @@ def _comment_json(comment: Any) -> dict[str, Any]:
 
 
 @blueprint.get("/<video_id:int>/engagement")
-@operation(
-    "Engagement counts of a video",
+@openapi.definition(
+    operation="get_engagement",
+    summary="Engagement counts of a video",
     tag="engagement",
-    auth="optional",
-    responses={200: EngagementOut, 401: None, 404: None},
-    response_headers=DEGRADED_DOC,
+    parameter=docs.path_id("video_id"),
+    response=docs.responses({200: EngagementOut}, 401, 404, notes=DEGRADED_DOC),
 )
+@optional_authentication
 async def get_engagement(request: Request, video_id: int) -> HTTPResponse:
     view = await request.app.ctx.services.videos.get(request.ctx.principal, video_id)
     engagement = view.engagement
@@ -64,51 +67,59 @@ async def get_engagement(request: Request, video_id: int) -> HTTPResponse:
 
 
 @blueprint.post("/<video_id:int>/views")
-@operation(
-    "Count a view",
-    tag="engagement",
-    auth="optional",
-    responses={202: ViewCountOut, 401: None, 404: None, 503: None},
+@openapi.definition(
+    operation="add_view",
+    summary="Count a view",
     description="Counted in Redis at once and written to PostgreSQL in batches; 503 while Redis is down.",
+    tag="engagement",
+    parameter=docs.path_id("video_id"),
+    response=docs.responses({202: ViewCountOut}, 401, 404, 503),
 )
+@optional_authentication
 async def add_view(request: Request, video_id: int) -> HTTPResponse:
     view_count = await _service(request).add_view(request.ctx.principal, video_id)
     return json_response({"video_id": video_id, "view_count": view_count}, status=202)
 
 
 @blueprint.put("/<video_id:int>/like")
-@operation(
-    "Like a video (idempotent)",
+@openapi.definition(
+    operation="like_video",
+    summary="Like a video (idempotent)",
     tag="engagement",
-    auth="required",
-    responses={200: LikeOut, 401: None, 404: None},
+    parameter=docs.path_id("video_id"),
+    response=docs.responses({200: LikeOut}, 401, 404),
 )
+@authenticated
 async def like(request: Request, video_id: int) -> HTTPResponse:
     like_count = await _service(request).like(request.ctx.principal, video_id)
     return json_response({"video_id": video_id, "liked": True, "like_count": like_count})
 
 
 @blueprint.delete("/<video_id:int>/like")
-@operation(
-    "Take a like back (idempotent)",
+@openapi.definition(
+    operation="unlike_video",
+    summary="Take a like back (idempotent)",
     tag="engagement",
-    auth="required",
-    responses={200: LikeOut, 401: None, 404: None},
+    parameter=docs.path_id("video_id"),
+    response=docs.responses({200: LikeOut}, 401, 404),
 )
+@authenticated
 async def unlike(request: Request, video_id: int) -> HTTPResponse:
     like_count = await _service(request).unlike(request.ctx.principal, video_id)
     return json_response({"video_id": video_id, "liked": False, "like_count": like_count})
 
 
 @blueprint.get("/<video_id:int>/comments")
-@operation(
-    "Comments, newest first",
+@openapi.definition(
+    operation="list_comments",
+    summary="Comments, newest first",
     tag="engagement",
-    auth="optional",
-    query=CommentListQuery,
-    responses={200: CommentPage, 400: None, 401: None, 404: None},
+    parameter=[docs.path_id("video_id"), *docs.query(CommentListQuery)],
+    response=docs.responses({200: CommentPage}, 400, 401, 404),
 )
-async def list_comments(request: Request, video_id: int, query: CommentListQuery) -> HTTPResponse:
+@optional_authentication
+async def list_comments(request: Request, video_id: int) -> HTTPResponse:
+    query = parse_query(request, CommentListQuery)
     page = await _service(request).comments(
         request.ctx.principal, video_id, limit=query.limit, cursor=query.cursor
     )
@@ -116,29 +127,34 @@ async def list_comments(request: Request, video_id: int, query: CommentListQuery
 
 
 @blueprint.post("/<video_id:int>/comments")
-@operation(
-    "Comment on a video",
+@openapi.definition(
+    operation="add_comment",
+    summary="Comment on a video",
     tag="engagement",
-    auth="required",
-    body=CommentCreate,
-    responses={201: CommentOut, 400: None, 401: None, 404: None, 422: None},
+    parameter=docs.path_id("video_id"),
+    body=docs.body(CommentCreate),
+    response=docs.responses({201: CommentOut}, 400, 401, 404, 422),
 )
+@authenticated
+@json_body(CommentCreate)
 async def add_comment(request: Request, video_id: int, body: CommentCreate) -> HTTPResponse:
     comment = await _service(request).add_comment(request.ctx.principal, video_id, body.body)
     return json_response(_comment_json(comment), status=201)
 
 
 @blueprint.post("/<video_id:int>/presence")
-@operation(
-    "Heartbeat: count the caller as a live viewer",
-    tag="engagement",
-    auth="optional",
-    body=PresenceBody,
-    body_required=False,
-    responses={200: PresenceOut, 400: None, 401: None, 404: None, 422: None, 503: None},
+@openapi.definition(
+    operation="heartbeat",
+    summary="Heartbeat: count the caller as a live viewer",
     description="Authenticated callers are counted as themselves; anonymous ones by `viewer_id`. "
     "A viewer stays live for PRESENCE_TTL_SECONDS after its last heartbeat.",
+    tag="engagement",
+    parameter=docs.path_id("video_id"),
+    body=docs.body(PresenceBody, required=False),
+    response=docs.responses({200: PresenceOut}, 400, 401, 404, 422, 503),
 )
+@optional_authentication
+@json_body(PresenceBody, optional=True)
 async def heartbeat(request: Request, video_id: int, body: PresenceBody | None = None) -> HTTPResponse:
     viewer_id = body.viewer_id if body is not None else None
     live = await _service(request).heartbeat(request.ctx.principal, video_id, viewer_id)
@@ -146,19 +162,19 @@ async def heartbeat(request: Request, video_id: int, body: PresenceBody | None =
 
 
 @blueprint.delete("/<video_id:int>/presence", ignore_body=False)
-@operation(
-    "Leave: stop counting the caller as a live viewer",
-    tag="engagement",
-    auth="optional",
-    body=PresenceBody,
-    body_required=False,
-    query=PresenceQuery,
-    responses={200: PresenceOut, 400: None, 401: None, 404: None, 422: None, 503: None},
+@openapi.definition(
+    operation="leave",
+    summary="Leave: stop counting the caller as a live viewer",
     description="`viewer_id` in the JSON body or the query string when anonymous.",
+    tag="engagement",
+    parameter=[docs.path_id("video_id"), *docs.query(PresenceQuery)],
+    body=docs.body(PresenceBody, required=False),
+    response=docs.responses({200: PresenceOut}, 400, 401, 404, 422, 503),
 )
-async def leave(
-    request: Request, video_id: int, query: PresenceQuery, body: PresenceBody | None = None
-) -> HTTPResponse:
+@optional_authentication
+@json_body(PresenceBody, optional=True)
+async def leave(request: Request, video_id: int, body: PresenceBody | None = None) -> HTTPResponse:
+    query = parse_query(request, PresenceQuery)
     viewer_id = body.viewer_id if body is not None and body.viewer_id else query.viewer_id
     live = await _service(request).leave(request.ctx.principal, video_id, viewer_id)
     return json_response({"video_id": video_id, "live_viewers": live})

@@ -7,9 +7,10 @@ from dataclasses import asdict
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sanic_ext import openapi
 
 from halo import __version__
-from halo.api.operation import operation
+from halo.api import docs
 from halo.api.schemas import HealthBody, ProbeBody
 from halo.http.request_ids import request_id_of
 from halo.http.responses import json_response
@@ -18,12 +19,13 @@ blueprint = Blueprint("health")
 
 
 @blueprint.get("/health")
-@operation(
-    "Dependency health",
-    tag="operations",
-    responses={200: HealthBody, 503: HealthBody},
+@openapi.definition(
+    operation="get_health",
+    summary="Dependency health",
     description="200 when ok or degraded (Redis down), 503 when the database is down. "
     "A 503 body also carries the error envelope's fields.",
+    tag="operations",
+    response=docs.responses({200: HealthBody, 503: HealthBody}),
 )
 async def health(request: Request) -> HTTPResponse:
     result = await request.app.ctx.services.health.check()
@@ -41,16 +43,22 @@ async def health(request: Request) -> HTTPResponse:
 
 
 @blueprint.get("/health/live")
-@operation("Liveness: the process can serve", tag="operations", responses={200: ProbeBody})
+@openapi.definition(
+    operation="get_liveness",
+    summary="Liveness: the process can serve",
+    tag="operations",
+    response=docs.responses({200: ProbeBody}),
+)
 async def live(request: Request) -> HTTPResponse:
     return json_response({"status": "alive"})
 
 
 @blueprint.get("/health/ready")
-@operation(
-    "Readiness: start-up complete and not draining",
+@openapi.definition(
+    operation="get_readiness",
+    summary="Readiness: start-up complete and not draining",
     tag="operations",
-    responses={200: ProbeBody, 503: ProbeBody},
+    response=docs.responses({200: ProbeBody, 503: ProbeBody}),
 )
 async def ready(request: Request) -> HTTPResponse:
     state = request.app.ctx.state

@@ -21,10 +21,11 @@ from typing import Any
 from sanic import Blueprint
 from sanic.exceptions import SanicException
 from sanic.request import Request
+from sanic_ext import openapi
 
-from halo.api.operation import operation
+from halo.api import docs
 from halo.api.schemas import LiveQuery
-from halo.api.validation import parse_query
+from halo.api.validation import optional_authentication, parse_query
 from halo.observability import metrics
 from halo.services.engagement import viewer_key
 from halo.services.errors import NotFound, Unauthorized, Unavailable
@@ -95,15 +96,16 @@ class LiveAdmission:
 
 
 @blueprint.websocket("/<video_id:int>/live")
-@operation(
-    "Live engagement over a WebSocket",
-    tag="engagement",
-    auth="optional",
-    query=LiveQuery,
-    responses={101: None, 400: None, 401: None, 404: None, 426: None, 429: None, 503: None},
+@openapi.definition(
+    operation="watch_live",
+    summary="Live engagement over a WebSocket",
     description=DESCRIPTION,
+    tag="engagement",
+    parameter=[docs.path_id("video_id"), *docs.query(LiveQuery)],
+    response=docs.responses({101: None}, 400, 401, 404, 426, 429, 503),
 )
-async def live(request: Request, ws: Any, video_id: int, query: LiveQuery) -> None:
+@optional_authentication
+async def live(request: Request, ws: Any, video_id: int) -> None:  # its query is checked at admission
     hub = _hub(request)
     request.app.ctx.upgraded(request)  # the access line and request metrics, as a 101
     try:

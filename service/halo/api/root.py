@@ -5,10 +5,12 @@ from __future__ import annotations
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sanic_ext import openapi
 
 from halo import __version__
-from halo.api.operation import operation
+from halo.api import docs
 from halo.api.schemas import ApiRoot
+from halo.api.validation import optional_authentication
 from halo.http.responses import json_response
 
 blueprint = Blueprint("root")
@@ -17,11 +19,12 @@ _BODY = {"service": "halo", "version": __version__, "docs": "/docs", "openapi": 
 
 
 @blueprint.get("/api/v1")
-@operation(
-    "Service name, version and documentation links",
+@openapi.definition(
+    operation="get_api_root",
+    summary="Service name, version and documentation links",
     tag="operations",
-    auth="optional",
-    responses={200: ApiRoot},
+    response=docs.responses({200: ApiRoot}),
 )
+@optional_authentication
 async def api_root(request: Request) -> HTTPResponse:
     return json_response(_BODY)

@@ -7,8 +7,9 @@ from typing import Any
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sanic_ext import openapi
 
-from halo.api.operation import operation
+from halo.api import docs
 from halo.api.schemas import (
     VideoCreate,
     VideoListQuery,
@@ -16,6 +17,7 @@ from halo.api.schemas import (
     VideoPage,
     VideoPatch,
 )
+from halo.api.validation import authenticated, json_body, optional_authentication, parse_query
 from halo.http.responses import json_response, no_content
 from halo.services.engagement import VideoView
 from halo.services.videos import ListQuery, VideoService
@@ -23,7 +25,7 @@ from halo.services.videos import ListQuery, VideoService
 blueprint = Blueprint("videos", url_prefix="/api/v1/videos")
 
 DEGRADED = {"X-Engagement": "degraded"}
-DEGRADED_DOC = {200: {"X-Engagement": "`degraded` when Redis is unreachable and engagement fields are null"}}
+DEGRADED_DOC = {200: "X-Engagement: `degraded` when Redis is unreachable and engagement fields are null"}
 
 
 def _service(request: Request) -> VideoService:
@@ -57,17 +59,18 @@ def _video_response(view: VideoView, status: int = 200) -> HTTPResponse:
 
 
 @blueprint.get("")
-@operation(
-    "List videos",
-    tag="videos",
-    auth="optional",
-    query=VideoListQuery,
-    responses={200: VideoPage, 400: None, 401: None},
-    response_headers=DEGRADED_DOC,
+@openapi.definition(
+    operation="list_videos",
+    summary="List videos",
     description="Keyset-paginated: pass `next_cursor` back as `cursor` with the same sort and filters. "
     "Adult content appears only to its owner and to adults in adult mode.",
+    tag="videos",
+    parameter=docs.query(VideoListQuery),
+    response=docs.responses({200: VideoPage}, 400, 401, notes=DEGRADED_DOC),
 )
-async def list_videos(request: Request, query: VideoListQuery) -> HTTPResponse:
+@optional_authentication
+async def list_videos(request: Request) -> HTTPResponse:
+    query = parse_query(request, VideoListQuery)
     page = await _service(request).list_videos(
         request.ctx.principal,
         ListQuery(
@@ -84,51 +87,59 @@ async def list_videos(request: Request, query: VideoListQuery) -> HTTPResponse:
 
 
 @blueprint.post("")
-@operation(
-    "Publish a video",
+@openapi.definition(
+    operation="create_video",
+    summary="Publish a video",
     tag="videos",
-    auth="required",
-    body=VideoCreate,
-    responses={201: VideoOut, 400: None, 401: None, 403: None, 422: None},
+    body=docs.body(VideoCreate),
+    response=docs.responses({201: VideoOut}, 400, 401, 403, 422),
 )
+@authenticated
+@json_body(VideoCreate)
 async def create_video(request: Request, body: VideoCreate) -> HTTPResponse:
     view = await _service(request).create(request.ctx.principal, body.model_dump())
     return _video_response(view, status=201)
 
 
 @blueprint.get("/<video_id:int>")
-@operation(
-    "A video with its engagement",
+@openapi.definition(
+    operation="get_video",
+    summary="A video with its engagement",
     tag="videos",
-    auth="optional",
-    responses={200: VideoOut, 401: None, 404: None},
-    response_headers=DEGRADED_DOC,
+    parameter=docs.path_id("video_id"),
+    response=docs.responses({200: VideoOut}, 401, 404, notes=DEGRADED_DOC),
 )
+@optional_authentication
 async def get_video(request: Request, video_id: int) -> HTTPResponse:
     return _video_response(await _service(request).get(request.ctx.principal, video_id))
 
 
 @blueprint.patch("/<video_id:int>")
-@operation(
-    "Change a video (owner only)",
-    tag="videos",
-    auth="required",
-    body=VideoPatch,
-    responses={200: VideoOut, 400: None, 401: None, 403: None, 404: None, 422: None},
+@openapi.definition(
+    operation="update_video",
+    summary="Change a video (owner only)",
     description="Only the named fields change; `null` clears `description` and `thumbnail_url`.",
+    tag="videos",
+    parameter=docs.path_id("video_id"),
+    body=docs.body(VideoPatch),
+    response=docs.responses({200: VideoOut}, 400, 401, 403, 404, 422),
 )
+@authenticated
+@json_body(VideoPatch)
 async def update_video(request: Request, video_id: int, body: VideoPatch) -> HTTPResponse:
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     return _video_response(await _service(request).update(request.ctx.principal, video_id, changes))
 
 
 @blueprint.delete("/<video_id:int>")
-@operation(
-    "Delete a video with its likes, comments and engagement (owner only)",
+@openapi.definition(
+    operation="delete_video",
+    summary="Delete a video with its likes, comments and engagement (owner only)",
     tag="videos",
-    auth="required",
-    responses={204: None, 401: None, 403: None, 404: None},
+    parameter=docs.path_id("video_id"),
+    response=docs.responses({204: None}, 401, 403, 404),
 )
+@authenticated
 async def delete_video(request: Request, video_id: int) -> HTTPResponse:
     await _service(request).delete(request.ctx.principal, video_id)
     return no_content()

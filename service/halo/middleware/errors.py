@@ -1,7 +1,8 @@
 """The error envelope, in one place, for every non-2xx response.
 
-Typed service errors, store outages and the framework's own errors (404, 405,
-408, 413, 414, 431) all leave as `{error, message, details?, request_id}`.
+Typed service errors, store outages, request bodies that break a model's rule
+(sanic-ext's validation: 422) and the framework's own errors (404, 405, 408,
+413, 414, 431) all leave as `{error, message, details?, request_id}`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from pydantic import ValidationError as ModelValidationError
 from sanic.exceptions import (
     BadRequest,
     MethodNotAllowed,
@@ -22,7 +24,9 @@ from sanic.exceptions import (
 from sanic.handlers import ErrorHandler
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sanic_ext.exceptions import ValidationError as BodyValidationError
 
+from halo.http.field_issues import field_issues
 from halo.http.request_ids import request_id_of
 from halo.http.responses import json_response
 from halo.middleware.limits import classify_oversized_head
@@ -40,6 +44,7 @@ _SERVICE_STATUS: dict[type[service_errors.ServiceError], tuple[int, str]] = {
     service_errors.NotFound: (404, "not_found"),
     service_errors.Conflict: (409, "conflict"),
     service_errors.ValidationFailed: (422, "validation_failed"),
+    service_errors.IdempotencyKeyReused: (422, "idempotency_key_reused"),
     service_errors.Unavailable: (503, "unavailable"),
     service_errors.Throttled: (429, "rate_limited"),
 }
@@ -105,6 +110,8 @@ class EnvelopeErrorHandler(ErrorHandler):
         if isinstance(exception, self._unavailable):
             log.warning("dependency unavailable: %s: %s", type(exception).__name__, exception)
             return envelope(request, 503, "unavailable", "a service this request needs is unavailable")
+        if isinstance(exception, BodyValidationError):
+            return _invalid_body(request, exception)
         if isinstance(exception, PayloadTooLarge) and "header" in str(exception).lower():
             exception = classify_oversized_head(request)
         if isinstance(exception, SanicException):
@@ -129,6 +136,16 @@ class EnvelopeErrorHandler(ErrorHandler):
         if isinstance(exception, MethodNotAllowed) and "Allow" not in headers:
             headers["Allow"] = ", ".join(_allowed_methods(request))
         return envelope(request, status, code, message, headers=headers)
+
+
+def _invalid_body(request: Request, exception: BodyValidationError) -> HTTPResponse:
+    """422 naming each broken rule. sanic-ext raises its error while handling pydantic's, which
+    stays its context (`raise ... from None` only hides it from tracebacks)."""
+    cause = exception.__context__
+    details = None
+    if isinstance(cause, ModelValidationError):
+        details = [{"field": issue.field, "issue": issue.issue} for issue in field_issues(cause)]
+    return envelope(request, 422, "validation_failed", "request body failed validation", details)
 
 
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
