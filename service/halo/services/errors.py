@@ -44,7 +44,11 @@ class NotFound(ServiceError):
 
 
 class Conflict(ServiceError):
-    """A unique value is already taken (409)."""
+    """A unique value is already taken, or the same request is still in progress (409)."""
+
+
+class IdempotencyKeyReused(ValidationFailed):
+    """An `Idempotency-Key` already used with a different request body (422)."""
 
 
 class Unavailable(ServiceError):
