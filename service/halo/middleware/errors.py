@@ -44,6 +44,7 @@ _SERVICE_STATUS: dict[type[service_errors.ServiceError], tuple[int, str]] = {
     service_errors.NotFound: (404, "not_found"),
     service_errors.Conflict: (409, "conflict"),
     service_errors.ValidationFailed: (422, "validation_failed"),
+    service_errors.IdempotencyKeyReused: (422, "idempotency_key_reused"),
     service_errors.Unavailable: (503, "unavailable"),
     service_errors.Throttled: (429, "rate_limited"),
 }
