@@ -73,6 +73,7 @@ from halo.services.comments import CommentService
 from halo.services.engagement import CounterMerge, EngagementService
 from halo.services.health import HealthService
 from halo.services.live import LiveHub
+from halo.services.trending import TrendingRanking
 from halo.services.video_cache import VideoCache
 from halo.services.videos import VideoService
 from halo.services.view_flush import ViewFlusher
@@ -105,6 +106,7 @@ class Services:
     videos: VideoService
     engagement: EngagementService
     comments: CommentService
+    trending: TrendingRanking
     view_flusher: ViewFlusher
     live: LiveHub
 
@@ -194,6 +196,12 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     )
     cursors = CursorCodec(settings.effective_jwt_secret)
     counters = CounterMerge(store, engagement)
+    trending = TrendingRanking(
+        store=store,
+        videos=VideoRepository(),
+        cursors=cursors,
+        refresh_seconds=settings.trending_refresh_seconds,
+    )
     videos = VideoService(
         videos=VideoRepository(),
         counters=counters,
@@ -201,6 +209,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         cursors=cursors,
         cache=VideoCache(size=settings.video_cache_size, ttl_seconds=settings.video_cache_ttl_seconds),
         events=events,
+        trending=trending,
     )
     services = Services(
         auth=AuthService(
@@ -234,6 +243,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         comments=CommentService(
             videos=videos, comments=CommentRepository(), counters=counters, cursors=cursors
         ),
+        trending=trending,
         view_flusher=ViewFlusher(engagement, store, interval_seconds=settings.view_flush_interval_seconds),
         live=LiveHub(
             videos,
@@ -399,6 +409,7 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
         background(_become_ready(app), "readiness")
         background(_prune_revocations(app), "prune-revocations")
         background(app.ctx.services.view_flusher.run(), "view-flush")
+        background(app.ctx.services.trending.run(), "trending-refresh")
         background(resources.events.listen(), "change-notices")
         background(resources.signals.listen(), "live-signals")
         background(app.ctx.services.live.keep_present(), "live-presence")

@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.accounts import post_registration
 from tests.support.server import RunningServer, base_env, migrate
 
 
@@ -56,7 +55,16 @@ def unique(prefix: str = "u") -> str:
 
 
 async def register(client: httpx.AsyncClient, *, is_adult: bool = False, **fields: Any) -> Account:
-    payload, response = await post_registration(client, is_adult=is_adult, **fields)
+    name = unique()
+    payload = {
+        "email": f"{name}@example.com",
+        "username": name,
+        "password": "password123",
+        "display_name": "Test User",
+        "is_adult": is_adult,
+        **fields,
+    }
+    response = await client.post("/api/v1/auth/register", json=payload)
     assert response.status_code == 201, response.text
     body = response.json()
     return Account(

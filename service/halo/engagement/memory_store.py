@@ -14,10 +14,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from halo.engagement.store import (
+    RANKING_KEEP_SECONDS,
     TOMBSTONE_SECONDS,
     TREND_BUCKET_SECONDS,
     TREND_BUCKET_TTL_SECONDS,
+    TREND_BUCKETS,
     Counters,
+    Ranking,
     Snapshot,
     VideoGone,
     ViewBatch,
@@ -48,6 +51,9 @@ class MemoryEngagementStore:
         # (video, viewer) -> until; one window length for all, so insertion order is expiry order
         self._view_marks: OrderedDict[tuple[int, str], float] = OrderedDict()
         self._trend: dict[int, dict[int, int]] = {}  # hour -> video -> counted views
+        self._rankings: dict[int, Ranking] = {}
+        self._current_ranking: int | None = None
+        self._ranking_lease_until = 0.0
 
     @staticmethod
     def _now() -> float:
@@ -198,3 +204,36 @@ class MemoryEngagementStore:
         for seq in seqs:
             if seq in self._batches:
                 self._applied[seq] = now
+
+    async def trending_views(self) -> dict[int, int]:
+        hour = int(time.time() // TREND_BUCKET_SECONDS)
+        views: dict[int, int] = {}
+        for bucket_hour in range(hour - TREND_BUCKETS + 1, hour + 1):
+            for video_id, count in self._trend.get(bucket_hour, {}).items():
+                if not self._is_gone(video_id):
+                    views[video_id] = views.get(video_id, 0) + count
+        return views
+
+    async def claim_ranking_refresh(self, lease_seconds: float) -> bool:
+        now = self._now()
+        if now < self._ranking_lease_until:
+            return False
+        self._ranking_lease_until = now + lease_seconds
+        return True
+
+    async def save_ranking(self, ids: Sequence[int]) -> Ranking:
+        now = time.time()
+        for number, old in list(self._rankings.items()):
+            if old.created_at < now - RANKING_KEEP_SECONDS:
+                del self._rankings[number]
+        number = max(self._rankings, default=self._current_ranking or 0) + 1
+        ranking = self._rankings[number] = Ranking(number, tuple(ids), now)
+        self._current_ranking = number
+        return ranking
+
+    async def ranking(self, number: int | None = None) -> Ranking | None:
+        number = self._current_ranking if number is None else number
+        found = self._rankings.get(number) if number is not None else None
+        if found is None or found.created_at < time.time() - RANKING_KEEP_SECONDS:
+            return None
+        return found

@@ -19,10 +19,14 @@ from redis.exceptions import NoScriptError
 from halo.concurrency import ReadCoalescer
 from halo.engagement.store import (
     COUNTERS_TTL_SECONDS,
+    MAX_RANKED,
+    RANKING_KEEP_SECONDS,
     TOMBSTONE_SECONDS,
     TREND_BUCKET_SECONDS,
     TREND_BUCKET_TTL_SECONDS,
+    TREND_BUCKETS,
     Counters,
+    Ranking,
     Snapshot,
     VideoGone,
     ViewBatch,
@@ -41,6 +45,11 @@ GONE_VIEWS = "halo:{views}:gone"  # hash video id -> deleted at (ms): refuses la
 BATCH_PREFIX = "halo:{views}:batch:"
 TREND_PREFIX = "halo:{views}:trend:"  # + hour: zset video id -> views counted in that hour
 VIEW_MARK_PREFIX = "halo:{views}:seen:"  # + video id:viewer, kept for the view window
+TREND_UNION = "halo:{views}:trend:union"  # scratch key of READ_TRENDING, gone when it returns
+RANKING_LEASE = "halo:{trending}:lease"  # held by the one refresher of the fleet
+RANKING_SEQ = "halo:{trending}:seq"
+RANKING_CURRENT = "halo:{trending}:current"
+RANKING_PREFIX = "halo:{trending}:ranking:"  # + number: "created ms|id,id,..."
 
 
 def counters_key(video_id: int) -> str:
@@ -240,6 +249,51 @@ return #ARGV
 )
 
 
+# KEYS: gone views, union scratch; ARGV: how many of the top to return
+# -> {video id, views, ...} of the last 24 hourly buckets, the top ones, deleted videos left out
+READ_TRENDING = (
+    _NOW_MS
+    + f"""
+local hour = math.floor(now / {TREND_BUCKET_SECONDS * 1000})
+local buckets = {{}}
+for h = hour - {TREND_BUCKETS - 1}, hour do buckets[#buckets + 1] = '{TREND_PREFIX}' .. h end
+redis.call('ZUNIONSTORE', KEYS[2], #buckets, unpack(buckets))
+local top = redis.call('ZREVRANGE', KEYS[2], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+redis.call('DEL', KEYS[2])
+local out = {{}}
+for i = 1, #top, 2 do
+  if redis.call('HEXISTS', KEYS[1], top[i]) == 0 then
+    out[#out + 1] = top[i]
+    out[#out + 1] = top[i + 1]
+  end
+end
+return out
+"""
+)
+
+# KEYS: seq, current; ARGV: ids (comma-separated), keep s -> {number, created ms}
+SAVE_RANKING = (
+    _NOW_MS
+    + f"""
+local n = redis.call('INCR', KEYS[1])
+redis.call('SET', '{RANKING_PREFIX}' .. n, now .. '|' .. ARGV[1], 'EX', ARGV[2])
+redis.call('SET', KEYS[2], n)
+return {{n, now}}
+"""
+)
+
+# KEYS: current; ARGV: number, or '' for the current one -> {number, "created ms|ids"} or nil
+READ_RANKING = f"""
+local n = ARGV[1]
+if n == '' then
+  n = redis.call('GET', KEYS[1])
+  if not n then return nil end
+end
+local value = redis.call('GET', '{RANKING_PREFIX}' .. n)
+if not value then return nil end
+return {{n, value}}
+"""
+
 SCRIPTS = {
     "read_video": READ_VIDEO,
     "read_all": READ_ALL,
@@ -252,6 +306,9 @@ SCRIPTS = {
     "forget_views": FORGET_VIEWS,
     "claim": CLAIM_VIEWS,
     "mark": MARK_APPLIED,
+    "read_trending": READ_TRENDING,
+    "save_ranking": SAVE_RANKING,
+    "read_ranking": READ_RANKING,
 }
 SHAS = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in SCRIPTS.items()}  # noqa: S324
 
@@ -464,3 +521,46 @@ class RedisEngagementStore:
     async def mark_applied(self, seqs: Sequence[int]) -> None:
         if seqs:
             await self._run(lambda: self._call(self._link.client, "mark", [APPLIED], list(seqs)), write=True)
+
+    async def trending_views(self) -> dict[int, int]:
+        # the top of the union, with room for ties at the cut and deleted videos left out
+        raw = await self._run(
+            lambda: self._call(
+                self._link.client, "read_trending", [GONE_VIEWS, TREND_UNION], [2 * MAX_RANKED]
+            ),
+            write=True,
+        )
+        return {int(raw[i]): int(float(raw[i + 1])) for i in range(0, len(raw), 2)}
+
+    async def claim_ranking_refresh(self, lease_seconds: float) -> bool:
+        claimed = await self._run(
+            lambda: self._link.client.set(RANKING_LEASE, "1", nx=True, px=max(1, int(lease_seconds * 1000))),
+            write=True,
+        )
+        return bool(claimed)
+
+    async def save_ranking(self, ids: Sequence[int]) -> Ranking:
+        encoded = ",".join(str(video_id) for video_id in ids)
+        number, created_ms = await self._run(
+            lambda: self._call(
+                self._link.client,
+                "save_ranking",
+                [RANKING_SEQ, RANKING_CURRENT],
+                [encoded, RANKING_KEEP_SECONDS],
+            ),
+            write=True,
+        )
+        return Ranking(int(number), tuple(ids), int(created_ms) / 1000)
+
+    async def ranking(self, number: int | None = None) -> Ranking | None:
+        raw = await self._run(
+            lambda: self._call(
+                self._link.client, "read_ranking", [RANKING_CURRENT], ["" if number is None else number]
+            ),
+            write=False,
+        )
+        if raw is None:
+            return None
+        created_ms, _, encoded = raw[1].decode().partition("|")
+        ids = tuple(int(part) for part in encoded.split(",")) if encoded else ()
+        return Ranking(int(raw[0]), ids, int(created_ms) / 1000)

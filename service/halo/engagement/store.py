@@ -31,6 +31,8 @@ COUNTERS_TTL_SECONDS = 24 * 3600
 TREND_BUCKET_SECONDS = 3600
 TREND_BUCKETS = 24  # the ranking counts the views of the last 24 hourly buckets
 TREND_BUCKET_TTL_SECONDS = 25 * 3600
+RANKING_KEEP_SECONDS = 600  # a ranking (and the cursors pinned to it) lives 10 minutes
+MAX_RANKED = 10_000  # videos a ranking orders by views; the rest follow by id
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,15 @@ class ViewBatch:
     age_seconds: float = 0.0  # how long its oldest view has waited, at the claim
 
 
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """A numbered, immutable trending ranking: video ids by views of the last 24 hours, then id."""
+
+    number: int
+    ids: tuple[int, ...]
+    created_at: float  # unix seconds, the store's clock
+
+
 class VideoGone(Exception):
     """The video was deleted: the write is refused."""
 
@@ -98,3 +109,16 @@ class EngagementStore(Protocol):
 
     async def mark_applied(self, seqs: Sequence[int]) -> None:
         """The batches are in PostgreSQL; keep them briefly for readers, then drop them."""
+
+    async def trending_views(self) -> dict[int, int]:
+        """Views counted per video in the last 24 hourly buckets (this hour's included)."""
+
+    async def claim_ranking_refresh(self, lease_seconds: float) -> bool:
+        """Whether this caller is the one (of the whole fleet) to rebuild the ranking now: a
+        lease that expires by itself, so a refresher that dies is replaced by the next one."""
+
+    async def save_ranking(self, ids: Sequence[int]) -> Ranking:
+        """Store a new numbered ranking, kept RANKING_KEEP_SECONDS, and make it the current one."""
+
+    async def ranking(self, number: int | None = None) -> Ranking | None:
+        """Ranking `number` (the current one when None); None once it is gone."""

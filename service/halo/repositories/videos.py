@@ -16,7 +16,7 @@ from typing import Any, Literal
 from halo.repositories.base import translate_errors
 from halo.repositories.sql import Sql, to_datetime
 
-Sort = Literal["-created_at", "created_at", "-view_count", "view_count", "title"]
+Sort = Literal["-created_at", "created_at", "-view_count", "view_count", "title", "-id"]
 
 COLUMNS = (
     "id, user_id, title, description, thumbnail_url, stream_url, is_live, is_adult_content, "
@@ -93,6 +93,7 @@ _ORDER = {
     "created_at": ("created_at ASC, id ASC", "(created_at, id) > ({k}, {i})"),
     "-view_count": ("view_count DESC, id DESC", "(view_count, id) < ({k}, {i})"),
     "view_count": ("view_count ASC, id ASC", "(view_count, id) > ({k}, {i})"),
+    "-id": ("id DESC", "(id, id) < ({k}, {i})"),  # the key is the id itself (trending's tail)
     "title": ("{title} ASC, id ASC", "({title}, id) > ({k}, {i})"),
 }
 
@@ -166,14 +167,21 @@ class VideoRepository:
         visibility: Visibility,
         after: tuple[Any, int] | None,
         limit: int,
+        excluding: Sequence[int] = (),
     ) -> list[VideoRow]:
-        """Up to `limit` videos in `sort` order after the keyset position `after` (sort key, id)."""
+        """Up to `limit` videos in `sort` order after the keyset position `after` (sort key, id),
+        none of `excluding`."""
         conditions: list[str] = []
         args: list[Any] = []
 
         def arg(value: Any) -> str:
             args.append(value)
             return f"${len(args)}"
+
+        if excluding:
+            among, ids = self._sql.any_id("id", f"${len(args) + 1}", excluding)
+            args.append(ids)
+            conditions.append(f"NOT ({among})")
 
         if not visibility.sees_all_adult:
             if visibility.viewer_id is None:

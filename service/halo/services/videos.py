@@ -8,7 +8,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from halo.engagement.store import EngagementStore
 from halo.redis.event_bus import EventBus
@@ -19,6 +19,7 @@ from halo.services.auth import Principal
 from halo.services.engagement import CounterMerge, Engagement, VideoView
 from halo.services.errors import BadInput, FieldIssue, Forbidden
 from halo.services.pages import Page, bad_cursor, decode_cursor
+from halo.services.trending import TrendingQuery, TrendingRanking
 from halo.services.video_cache import VideoCache
 from halo.services.visibility import MAX_ID, can_see, not_found, valid_id, visibility_of
 
@@ -29,12 +30,14 @@ MAX_BATCH_IDS = 100
 BATCH_ID = re.compile(r"[1-9][0-9]{0,18}")
 NOT_WITH_IDS = ("cursor", "sort", "q", "user_id", "is_live")
 
+ListSort = Sort | Literal["-trending"]
+
 
 @dataclass(frozen=True, slots=True)
 class ListQuery:
     limit: int = 20
     cursor: str | None = None
-    sort: Sort = "-created_at"
+    sort: ListSort = "-created_at"
     user_id: int | None = None
     is_live: bool | None = None
     q: str | None = None
@@ -52,7 +55,9 @@ class VideoService:
         cursors: CursorCodec,
         cache: VideoCache,
         events: EventBus,
+        trending: TrendingRanking,
     ) -> None:
+        self._trending = trending
         self._videos = videos
         self._counters = counters
         self._store = store
@@ -90,6 +95,8 @@ class VideoService:
             return await self._batch(viewer, query)
         filters = ListFilters(user_id=query.user_id, is_live=query.is_live, q=query.q or None)
         scope = ["videos", query.sort, filters.user_id, filters.is_live, filters.q]
+        if query.sort == "-trending":
+            return await self._trending_page(viewer, query, filters, scope)
         after = None
         if query.cursor:
             after = self._decode_position(query.cursor, scope, query.sort)
@@ -110,6 +117,15 @@ class VideoService:
             )
         views, degraded = await self._counters.with_engagement(rows, viewer)
         return Page(views, next_cursor, degraded)
+
+    async def _trending_page(
+        self, viewer: Principal | None, query: ListQuery, filters: ListFilters, scope: list[Any]
+    ) -> Page[VideoView]:
+        rows = await self._trending.page(
+            TrendingQuery(query.limit, query.cursor, filters, visibility_of(viewer)), scope
+        )
+        views, degraded = await self._counters.with_engagement(rows.items, viewer)
+        return Page(views, rows.next_cursor, degraded)
 
     async def _batch(self, viewer: Principal | None, query: ListQuery) -> Page[VideoView]:
         """The videos asked for by id, in the order asked, those missing or hidden left out:
