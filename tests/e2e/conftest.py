@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.accounts import post_registration
 from tests.support.server import RunningServer, base_env, migrate
 
 
@@ -55,16 +56,7 @@ def unique(prefix: str = "u") -> str:
 
 
 async def register(client: httpx.AsyncClient, *, is_adult: bool = False, **fields: Any) -> Account:
-    name = unique()
-    payload = {
-        "email": f"{name}@example.com",
-        "username": name,
-        "password": "password123",
-        "display_name": "Test User",
-        "is_adult": is_adult,
-        **fields,
-    }
-    response = await client.post("/api/v1/auth/register", json=payload)
+    payload, response = await post_registration(client, is_adult=is_adult, **fields)
     assert response.status_code == 201, response.text
     body = response.json()
     return Account(

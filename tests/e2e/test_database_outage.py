@@ -12,6 +12,7 @@ import httpx
 
 from tests.e2e.conftest import assert_envelope
 from tests.support import services
+from tests.support.accounts import register_now
 from tests.support.server import RunningServer, base_env, migrate
 
 
@@ -24,16 +25,7 @@ def test_database_outage_degrades_then_recovers_without_restart(
     server = RunningServer(env).start()
     try:
         with httpx.Client(base_url=server.url, timeout=15) as http:
-            registered = http.post(
-                "/api/v1/auth/register",
-                json={
-                    "email": "db@example.com",
-                    "username": "dbdown",
-                    "password": "password123",
-                    "display_name": "D",
-                },
-            )
-            token = {"Authorization": f"Bearer {registered.json()['token']}"}
+            token = {"Authorization": f"Bearer {register_now(http)[1]}"}
             assert http.get("/api/v1/auth/profile", headers=token).status_code == 200
 
             throwaway_postgres.stop()

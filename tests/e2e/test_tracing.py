@@ -18,6 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from tests.support.accounts import register_now
 from tests.support.server import RunningServer, base_env
 from tests.support.services import free_port
 
@@ -105,17 +106,7 @@ def test_spans_leave_over_otlp_and_every_log_line_of_the_request_has_its_trace_i
     server = RunningServer(env).start()
     try:
         with httpx.Client(base_url=server.url, timeout=30) as http:
-            registered = http.post(
-                "/api/v1/auth/register",
-                json={
-                    "email": "trace@example.com",
-                    "username": "tracer",
-                    "password": "password123",
-                    "display_name": "T",
-                },
-            )
-            assert registered.status_code == 201, registered.text
-            token = registered.json()["token"]
+            _, token = register_now(http)
             response = http.get(
                 "/api/v1/auth/profile",
                 headers={

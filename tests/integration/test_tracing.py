@@ -21,7 +21,7 @@ from sanic import Sanic
 from halo.app import create_app
 from halo.config import Settings
 from halo.observability.logging import ContextFilter
-from tests.integration.conftest import unique
+from tests.support.accounts import post_registration
 from tests.support.services import free_port
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -41,16 +41,7 @@ class DetailRequest:
 async def profile_request(http: httpx.AsyncClient) -> DetailRequest:
     # GET /api/v1/auth/profile: user lookup in PostgreSQL, revocation check in Redis.
     # When GET /api/v1/videos/{id} exists, create a video here and return its detail request instead.
-    name = unique()
-    registered = await http.post(
-        "/api/v1/auth/register",
-        json={
-            "email": f"{name}@example.com",
-            "username": name,
-            "password": "password123",
-            "display_name": "T",
-        },
-    )
+    _, registered = await post_registration(http)
     assert registered.status_code == 201, registered.text
     token = registered.json()["token"]
     return DetailRequest("/api/v1/auth/profile", "/api/v1/auth/profile", {"Authorization": f"Bearer {token}"})

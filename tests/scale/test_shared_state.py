@@ -8,8 +8,9 @@ from collections import Counter
 
 import pytest
 
-from tests.e2e.conftest import create_video, eventually, register, unique
+from tests.e2e.conftest import create_video, eventually, register
 from tests.scale.conftest import report
+from tests.support.accounts import post_registration
 from tests.support.fleet import Fleet
 from tests.support.services import db_value
 
@@ -17,18 +18,9 @@ pytestmark = pytest.mark.scale
 
 
 async def test_a_token_issued_by_one_instance_works_on_the_others_until_logout(fleet: Fleet) -> None:
-    name = unique("ada")
     async with fleet.client() as client:
-        registered = await client.post(
-            "/api/v1/auth/register",
-            json={
-                "email": f"{name}@example.com",
-                "username": name,
-                "password": "password123",
-                "display_name": "Ada",
-            },
-            headers=fleet.pin(0),
-        )
+        account, registered = await post_registration(client, headers=fleet.pin(0), prefix="ada")
+        name = account["username"]
         assert registered.status_code == 201, registered.text
         assert fleet.served_by(registered) == 0
         auth = {"Authorization": f"Bearer {registered.json()['token']}"}
