@@ -307,6 +307,11 @@ class Settings(BaseSettings):
         return -(-self.ws_max_connections // self.effective_workers)
 
     @cached_property
+    def ws_max_connections_per_ip_per_worker(self) -> int:
+        """WS_MAX_CONNECTIONS_PER_IP is per instance too: each worker takes its share (rounded up)."""
+        return -(-self.ws_max_connections_per_ip // self.effective_workers)
+
+    @cached_property
     def effective_bcrypt_threads(self) -> int:
         return self.bcrypt_threads or available_cpus()
 

@@ -185,3 +185,55 @@ async def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout() -
         await _pump(request, ws, socket)
     assert ws.failed_with == (TOO_SLOW.code, TOO_SLOW.reason)
     assert socket.closing is TOO_SLOW
+
+
+def per_client_hub(limit: int) -> tuple[LiveHub, MemoryEngagementStore]:
+    signals = LocalLiveSignals()
+    store = MemoryEngagementStore(on_change=signals.notify)
+    hub = LiveHub(
+        CountingVideos(store),  # type: ignore[arg-type]
+        store,
+        signals,
+        capacity=100,
+        presence_ttl_seconds=30,
+        interval_seconds=0.1,
+        per_client=limit,
+    )
+    return hub, store
+
+
+async def test_upgrades_arriving_at_once_from_one_client_get_at_most_its_cap() -> None:
+    hub, _ = per_client_hub(3)
+    admitted = [hub.admit("198.51.100.7") for _ in range(51)]  # all admitted before any joins
+    assert admitted.count(True) == 3
+    assert hub.admit("198.51.100.8")  # another client has its own
+    sockets = [await hub.join(1, None, f"a:v{n}", "198.51.100.7") for n in range(3)]
+    assert not hub.admit("198.51.100.7")  # open sockets count too
+    await hub.leave(sockets[0])
+    assert hub.admit("198.51.100.7")  # a closed one frees its place
+    hub.close_all()
+
+
+async def test_an_admitted_upgrade_that_never_opens_frees_its_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    from halo.services import live
+
+    hub, _ = per_client_hub(1)
+    assert hub.admit("198.51.100.9")
+    assert not hub.admit("198.51.100.9")
+    monkeypatch.setattr(live, "ADMISSION_SECONDS", 0.0)
+    assert hub.admit("198.51.100.9")
+
+
+async def test_a_revoked_notice_closes_the_tokens_sockets_only() -> None:
+    from halo.services.auth import Principal
+    from halo.services.live import UNAUTHORIZED
+
+    hub, _ = per_client_hub(10)
+    revoked = Principal(1, "jti-revoked", 2**40, is_adult=False, adult_mode=False)
+    kept = Principal(2, "jti-kept", 2**40, is_adult=False, adult_mode=False)
+    closing = await hub.join(5, revoked, "u:1", "198.51.100.1")
+    staying = await hub.join(5, kept, "u:2", "198.51.100.1")
+    hub.on_notice({"kind": "revoked", "jti": "jti-revoked"})
+    assert closing.closing is UNAUTHORIZED
+    assert staying.closing is None
+    hub.close_all()

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 from sanic import Blueprint
@@ -28,7 +28,7 @@ from halo.api.schemas import LiveQuery
 from halo.api.validation import optional_authentication, parse_query
 from halo.observability import metrics
 from halo.services.engagement import viewer_key
-from halo.services.errors import NotFound, Unauthorized, Unavailable
+from halo.services.errors import NotFound, Throttled, Unauthorized, Unavailable
 from halo.services.live import (
     CLIENT_LEFT,
     NOT_FOUND,
@@ -44,6 +44,20 @@ log = logging.getLogger("halo.live")
 
 blueprint = Blueprint("live", url_prefix="/api/v1/videos")
 
+BEARER_SUBPROTOCOL = "bearer"
+PER_CLIENT_RETRY_SECONDS = 5
+
+
+class BearerIfOffered:
+    """The route's subprotocols, read at each handshake: `bearer` when this client offered it (the
+    server must then answer it, or browsers drop the socket), else none (websockets refuses a
+    client that offers none when the server lists any)."""
+
+    def __iter__(self) -> Iterator[str]:
+        offered = Request.get_current().headers.get("sec-websocket-protocol", "")
+        chosen = BEARER_SUBPROTOCOL in (item.strip().lower() for item in offered.split(","))
+        return iter((BEARER_SUBPROTOCOL,) if chosen else ())
+
 DESCRIPTION = """Upgrades to a WebSocket (RFC 6455) that pushes the video's engagement as JSON text
 messages: `{"type": "engagement", "video_id", "view_count", "like_count", "comment_count",
 "live_viewers"}` (the fields of `GET /videos/{id}/engagement`; `null` while Redis is unreachable).
@@ -52,10 +66,13 @@ The first message comes at once; later ones when the engagement changes, on any 
 
 The socket counts as a live viewer, in the same presence set as `POST /presence`: as the user when
 authenticated, else as `viewer_id` (or a viewer of its own without one). Authenticate with
-`Authorization: Bearer` or, where headers cannot be set (browsers), `access_token` in the query.
+`Authorization: Bearer`; or, where headers cannot be set (browsers), with the subprotocols
+`["bearer", "<token>"]` (`Sec-WebSocket-Protocol`; the server answers `bearer`), or `access_token`
+in the query. A logout closes the token's open sockets on every replica (4401) within seconds.
 
 Refusals before the upgrade are ordinary errors: 404 (no such video, or not visible to the caller),
-400 (bad query parameter), 401 (bad token), 426 (not a WebSocket upgrade), 429, and 503 when this
+400 (bad query parameter), 401 (bad token), 426 (not a WebSocket upgrade), 429 (rate limit, or this
+client already holds `WS_MAX_CONNECTIONS_PER_IP` sockets on this instance), and 503 when this
 instance holds `WS_MAX_CONNECTIONS` sockets or is shutting down. The server sends pings every
 `WS_PING_INTERVAL_SECONDS` and ignores messages from the client. Close codes: 1000 normal, 1001 server
 shutting down (reconnect), 4401 token expired or revoked, 4404 video deleted or no longer visible,
@@ -90,12 +107,18 @@ class LiveAdmission:
                 status_code=426,
                 headers={"Upgrade": "websocket"},
             )
-        if not _hub(request).has_room():
+        hub = _hub(request)
+        if not hub.has_room():
             raise Unavailable("no room for another live connection here; try again shortly")
+        if not hub.admit(request.ctx.client_key):
+            raise Throttled(
+                "too many live connections from this client; close one first",
+                retry_after=PER_CLIENT_RETRY_SECONDS,
+            )
         request.ctx.live_viewer_key = key
 
 
-@blueprint.websocket("/<video_id:int>/live")
+@blueprint.websocket("/<video_id:int>/live", subprotocols=BearerIfOffered())  # type: ignore[arg-type]
 @openapi.definition(
     operation="watch_live",
     summary="Live engagement over a WebSocket",
@@ -109,7 +132,9 @@ async def live(request: Request, ws: Any, video_id: int) -> None:  # its query i
     hub = _hub(request)
     request.app.ctx.upgraded(request)  # the access line and request metrics, as a 101
     try:
-        socket = await hub.join(video_id, request.ctx.principal, request.ctx.live_viewer_key)
+        socket = await hub.join(
+            video_id, request.ctx.principal, request.ctx.live_viewer_key, request.ctx.client_key
+        )
     except Full:
         await ws.close(1013, "try again later")
         return

@@ -27,9 +27,12 @@ class BearerAuth:
         header = request.headers.get("authorization")
         route = request.route
         if header is None:
-            # Browsers cannot set headers on a WebSocket: its upgrade may carry the token in the query.
-            if route is not None and route.extra.websocket and "access_token" in request.args:
-                return self._check(request, request.args.get("access_token", ""))
+            # Browsers cannot set headers on a WebSocket: its upgrade may carry the token as the
+            # subprotocols ["bearer", "<token>"], or in the query.
+            if route is not None and route.extra.websocket:
+                token = websocket_token(request)
+                if token is not None:
+                    return self._check(request, token)
             return None
         # Unknown paths and methods answer 404/405 whatever the token.
         if route is None or not request.path.startswith(API_PREFIX):
@@ -43,3 +46,15 @@ class BearerAuth:
     async def _check(self, request: Request, token: str) -> None:
         request.ctx.principal = await self._service.authenticate(token)
         request.ctx.token = token  # an open WebSocket checks it again from time to time
+
+
+def websocket_token(request: Request) -> str | None:
+    """A WebSocket upgrade's token: from `Sec-WebSocket-Protocol: bearer, <token>`, else `access_token`."""
+    offered = request.headers.get("sec-websocket-protocol")
+    if offered:
+        protocols = [item.strip() for item in offered.split(",")]
+        if len(protocols) >= 2 and protocols[0].lower() == "bearer":
+            return protocols[1]
+    if "access_token" in request.args:
+        return request.args.get("access_token", "")
+    return None

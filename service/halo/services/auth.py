@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from halo.concurrency import ReadCoalescer
+from halo.redis.event_bus import EventBus
 from halo.redis.link import StoreUnavailable
 from halo.redis.login_throttle import LoginThrottle
 from halo.redis.registration_limit import RegistrationLimit
@@ -66,6 +67,7 @@ class AuthService:
         tokens: TokenCodec,
         throttle: LoginThrottle,
         registrations: RegistrationLimit,
+        events: EventBus | None = None,
     ) -> None:
         self._users = users
         self._revocations = revocations
@@ -74,6 +76,7 @@ class AuthService:
         self._tokens = tokens
         self._throttle = throttle
         self._registrations = registrations
+        self._events = events  # a logout tells every replica, to close the token's live sockets
         self._reload: asyncio.Task[None] | None = None
         # Authenticated requests that arrive together read their callers' state in one query.
         self._states: ReadCoalescer[int, AuthState] = ReadCoalescer(users.auth_states)
@@ -151,6 +154,8 @@ class AuthService:
         # PostgreSQL), or failing that is in an epoch that ends at this worker's next good probe.
         with contextlib.suppress(StoreUnavailable):
             await self._cache.add(principal.jti, principal.expires_at)
+        if self._events is not None:  # best effort: open sockets also re-check their token
+            await self._events.publish({"kind": "revoked", "jti": principal.jti})
 
     async def authenticate(self, token: str) -> Principal:
         """The caller behind a bearer token, or Unauthorized."""

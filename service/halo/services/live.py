@@ -23,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
+import time
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,10 @@ TOO_SLOW = CloseReason(4408, "client too slow")
 CLIENT_LEFT = CloseReason(1000, "client closed")
 
 
+# An admitted upgrade holds its client's place this long at most if its socket never opens.
+ADMISSION_SECONDS = 10.0
+
+
 class Full(Exception):
     """This worker has as many sockets as it may hold."""
 
@@ -61,12 +66,13 @@ class Full(Exception):
 class LiveSocket:
     """One client's subscription: the latest message not yet sent, or why it must close."""
 
-    __slots__ = ("_close", "_message", "_ready", "sent", "video_id", "viewer", "viewer_key")
+    __slots__ = ("_close", "_message", "_ready", "client", "sent", "video_id", "viewer", "viewer_key")
 
-    def __init__(self, video_id: int, viewer: Principal | None, viewer_key: str) -> None:
+    def __init__(self, video_id: int, viewer: Principal | None, viewer_key: str, client: str = "") -> None:
         self.video_id = video_id
         self.viewer = viewer
         self.viewer_key = viewer_key
+        self.client = client  # the client key its per-client cap counts it under
         self.sent = 0  # messages sent, counted by the transport
         self._message: str | None = None
         self._close: CloseReason | None = None
@@ -147,6 +153,7 @@ class LiveHub:
         presence_ttl_seconds: int,
         interval_seconds: float = 0.25,
         refresh_seconds: float = 5.0,
+        per_client: int | None = None,
     ) -> None:
         self._videos = videos
         self._store = store
@@ -158,6 +165,9 @@ class LiveHub:
         self._feeds: dict[int, _Feed] = {}
         self._open = 0
         self._closing = False
+        self._per_client = per_client
+        self._by_client: Counter[str] = Counter()  # open sockets per client key
+        self._admitted: dict[str, deque[float]] = {}  # upgrades admitted, socket not open yet
 
     # --- sockets ---------------------------------------------------------------------
 
@@ -168,11 +178,43 @@ class LiveHub:
     def has_room(self) -> bool:
         return not self._closing and self._open < self._capacity
 
-    async def join(self, video_id: int, viewer: Principal | None, viewer_key: str) -> LiveSocket:
+    def admit(self, client: str) -> bool:
+        """Hold a place for one more socket of this client, if it has fewer than its cap (open or
+        admitted); checked and counted with no await between, so upgrades arriving at once cannot
+        all pass. `join` takes the place; one never joined is freed after ADMISSION_SECONDS."""
+        if self._per_client is None:
+            return True
+        now = time.monotonic()
+        admitted = self._admitted.get(client)
+        if admitted is not None:
+            while admitted and admitted[0] <= now - ADMISSION_SECONDS:
+                admitted.popleft()
+        held = self._by_client[client] + (len(admitted) if admitted else 0)
+        if held >= self._per_client:
+            if not admitted and not self._by_client[client]:
+                self._admitted.pop(client, None)
+            return False
+        if len(self._admitted) >= 100_000:  # bounded: forget stale entries
+            self._admitted = {key: q for key, q in self._admitted.items() if q}
+        self._admitted.setdefault(client, deque()).append(now)
+        return True
+
+    def _admitted_joins(self, client: str) -> None:
+        admitted = self._admitted.get(client)
+        if admitted:
+            admitted.popleft()
+            if not admitted:
+                del self._admitted[client]
+
+    async def join(
+        self, video_id: int, viewer: Principal | None, viewer_key: str, client: str = ""
+    ) -> LiveSocket:
         """Open a socket on the video's feed and count it as a live viewer (NotFound when deleted)."""
+        self._admitted_joins(client)
         if not self.has_room():  # checked again: other sockets may have opened since admission
             raise Full
-        socket = LiveSocket(video_id, viewer, viewer_key)
+        socket = LiveSocket(video_id, viewer, viewer_key, client)
+        self._by_client[client] += 1
         feed = self._feeds.get(video_id)
         if feed is None:
             feed = self._feeds[video_id] = _Feed(video_id)
@@ -201,6 +243,9 @@ class LiveHub:
             return
         feed.sockets.discard(socket)
         self._opened(-1)
+        self._by_client[socket.client] -= 1
+        if self._by_client[socket.client] <= 0:
+            del self._by_client[socket.client]
         feed.viewers[socket.viewer_key] -= 1
         if feed.viewers[socket.viewer_key] <= 0:
             del feed.viewers[socket.viewer_key]
@@ -236,9 +281,16 @@ class LiveHub:
             feed.wake.set()
 
     def on_notice(self, message: dict[str, Any]) -> None:
-        if message.get("kind") == "changed":
+        kind = message.get("kind")
+        if kind == "changed":
             for video_id in message.get("ids", ()):
                 self.on_signal(video_id)
+        elif kind == "revoked":  # a logout, on any replica: its token's sockets close now
+            jti = message.get("jti")
+            for feed in self._feeds.values():
+                for socket in list(feed.sockets):
+                    if socket.viewer is not None and socket.viewer.jti == jti:
+                        socket.end(UNAUTHORIZED)
 
     # --- background work ---------------------------------------------------------------
 

@@ -1,0 +1,100 @@
+"""Live sockets behind an ingress: a cap per client, the token out of the URL, logouts heard fleet-wide."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from tests.e2e.conftest import create_video, register
+from tests.support.live import LiveClient, live_url
+from tests.support.server import RunningServer, base_env
+
+
+@pytest.fixture(scope="module")
+def pair(database_url: str, redis_url: str) -> Iterator[tuple[RunningServer, RunningServer]]:
+    env = base_env(
+        database_url,
+        redis_url,
+        WORKERS="1",
+        WS_MAX_CONNECTIONS_PER_IP="3",
+        WS_AUTH_RECHECK_SECONDS="600",  # so only the logout notice can close a socket in time
+    )
+    first, second = RunningServer(dict(env)).start(wait=False), RunningServer(dict(env)).start(wait=False)
+    try:
+        first.wait_ready()
+        second.wait_ready()
+        yield first, second
+    finally:
+        first.terminate()
+        second.terminate()
+
+
+async def open_socket(url: str, **options: object) -> LiveClient:
+    return LiveClient(await connect(url, open_timeout=10, **options))  # type: ignore[arg-type]
+
+
+async def test_one_client_opening_more_sockets_than_its_cap_at_once_gets_429(
+    pair: tuple[RunningServer, RunningServer],
+) -> None:
+    first, _ = pair
+    async with httpx.AsyncClient(base_url=first.url, timeout=30) as client:
+        video = await create_video(client, await register(client))
+    url = live_url(first.url, video["id"])
+    source = {"local_addr": ("127.0.0.77", 0)}
+    results = await asyncio.gather(*(open_socket(url, **source) for _ in range(4)), return_exceptions=True)
+    opened = [r for r in results if isinstance(r, LiveClient)]
+    refused = [r for r in results if isinstance(r, InvalidStatus)]
+    try:
+        assert len(opened) == 3, results
+        assert len(refused) == 1 and refused[0].response.status_code == 429
+        assert refused[0].response.headers.get("Retry-After")
+        other = await open_socket(url, local_addr=("127.0.0.78", 0))  # another client is not affected
+        await other.close()
+        await opened[0].close()
+        await asyncio.sleep(0.3)
+        again = await open_socket(url, **source)  # a closed socket frees its place
+        await again.close()
+    finally:
+        for live in opened:
+            await live.close()
+
+
+async def test_the_token_may_come_as_a_subprotocol_and_bearer_is_echoed(
+    pair: tuple[RunningServer, RunningServer],
+) -> None:
+    first, _ = pair
+    async with httpx.AsyncClient(base_url=first.url, timeout=30) as client:
+        owner = await register(client, is_adult=True)
+        video = await create_video(client, owner, is_adult_content=True)  # visible to its owner only
+    url = live_url(first.url, video["id"])
+    with pytest.raises(InvalidStatus) as anonymous:
+        await open_socket(url, local_addr=("127.0.0.79", 0))
+    assert anonymous.value.response.status_code == 404
+    live = await open_socket(url, subprotocols=["bearer", owner.token], local_addr=("127.0.0.79", 0))
+    try:
+        assert live.connection.subprotocol == "bearer"  # what browsers require to accept the socket
+        assert (await live.next())["video_id"] == video["id"]
+    finally:
+        await live.close()
+
+
+async def test_a_logout_on_one_replica_closes_the_tokens_sockets_on_another(
+    pair: tuple[RunningServer, RunningServer],
+) -> None:
+    first, second = pair
+    async with httpx.AsyncClient(base_url=first.url, timeout=30) as client:
+        user = await register(client)
+        video = await create_video(client, await register(client))
+        live = await open_socket(
+            live_url(second.url, video["id"]),
+            subprotocols=["bearer", user.token],
+            local_addr=("127.0.0.80", 0),
+        )
+        await live.next()
+        assert (await client.post("/api/v1/auth/logout", headers=user.auth)).status_code == 204
+    assert await live.closed(timeout=10) == 4401
