@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import assert_envelope, unique
+from tests.e2e.conftest import Account, assert_envelope, register, unique
 from tests.support.server import RunningServer, base_env
+from tests.support.services import ThrowawayRedis
+
+
+async def register_at(url: str, **fields: object) -> Account:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        return await register(client, **fields)
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +117,44 @@ async def test_a_full_hashing_queue_answers_503_with_retry_after_at_once(saturat
         assert int(busy.headers["retry-after"]) >= 1
         # Refused at once: long before the admitted hashes (cost 12, one thread) are all done.
         assert busy.elapsed.total_seconds() < max(r.elapsed.total_seconds() for r in results)
+
+
+def test_the_metrics_listener_binds_metrics_host(database_url: str, redis_url: str) -> None:
+    server = RunningServer(base_env(database_url, redis_url, WORKERS="1", METRICS_HOST="127.0.0.2")).start()
+    try:
+        assert httpx.get(f"http://127.0.0.2:{server.metrics_port}/metrics").status_code == 200
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{server.metrics_port}/metrics")
+    finally:
+        server.terminate()
+
+
+async def test_an_adult_flag_reaches_a_worker_that_missed_its_notice(
+    database_url: str, redis_url: str, throwaway_redis: ThrowawayRedis
+) -> None:
+    """The second server listens on another Redis: it never hears the change notice, and
+    the video cache's default TTL alone must bound how long it shows the video."""
+    writer = RunningServer(base_env(database_url, redis_url, WORKERS="1")).start(wait=False)
+    deaf = RunningServer(base_env(database_url, throwaway_redis.url, WORKERS="1")).start(wait=False)
+    try:
+        writer.wait_ready()
+        deaf.wait_ready()
+        async with httpx.AsyncClient(timeout=30) as http:
+            owner = await register_at(writer.url, is_adult=True)
+            created = await http.post(
+                f"{writer.url}/api/v1/videos", json={"title": "soon adult"}, headers=owner.auth
+            )
+            path = f"/api/v1/videos/{created.json()['id']}"
+            assert (await http.get(f"{deaf.url}{path}")).status_code == 200  # cached there now
+            flagged = await http.patch(
+                f"{writer.url}{path}", json={"is_adult_content": True}, headers=owner.auth
+            )
+            assert flagged.status_code == 200
+            flagged_at = time.monotonic()
+            while (await http.get(f"{deaf.url}{path}")).status_code != 404:
+                assert time.monotonic() - flagged_at < 10, "an adult video stayed visible"
+                await asyncio.sleep(0.2)
+            assert time.monotonic() - flagged_at <= 5 + 1  # VIDEO_CACHE_TTL_SECONDS' default, and a poll
+    finally:
+        writer.terminate()
+        deaf.terminate()

@@ -104,3 +104,15 @@ def test_size_zero_disables_the_cache() -> None:
     cache = VideoCache(size=0, ttl_seconds=60)
     cache.put(row(1))
     assert cache.get(1) is None and not cache.enabled
+
+
+def test_the_default_ttl_bounds_a_missed_notice_to_a_few_seconds() -> None:
+    from halo.config import Settings
+
+    ttl = Settings(env="development").video_cache_ttl_seconds
+    assert ttl <= 5
+    clock = Clock()
+    cache = VideoCache(size=10, ttl_seconds=ttl, clock=clock)
+    cache.put(row(1))  # then its notice (an adult flag set on another worker) is lost
+    clock.now += ttl
+    assert cache.get(1) is None  # the next read goes to PostgreSQL and sees the flag
