@@ -98,3 +98,22 @@ async def test_a_logout_on_one_replica_closes_the_tokens_sockets_on_another(
         await live.next()
         assert (await client.post("/api/v1/auth/logout", headers=user.auth)).status_code == 204
     assert await live.closed(timeout=10) == 4401
+
+
+async def test_a_token_in_the_query_still_works_and_never_reaches_the_logs(
+    pair: tuple[RunningServer, RunningServer],
+) -> None:
+    first, _ = pair
+    async with httpx.AsyncClient(base_url=first.url, timeout=30) as client:
+        owner = await register(client, is_adult=True)
+        video = await create_video(client, owner, is_adult_content=True)  # visible to its owner only
+    for name in ("access_token", "token"):
+        live = await open_socket(live_url(first.url, video["id"], **{name: owner.token}))
+        try:
+            assert (await live.next())["video_id"] == video["id"]
+        finally:
+            await live.close()
+    await asyncio.sleep(0.5)  # the access line is written
+    logs = first.logs()
+    assert f"/api/v1/videos/{video['id']}/live" in logs or "<video_id:int>/live" in logs
+    assert owner.token not in logs

@@ -68,7 +68,7 @@ The socket counts as a live viewer, in the same presence set as `POST /presence`
 authenticated, else as `viewer_id` (or a viewer of its own without one). Authenticate with
 `Authorization: Bearer`; or, where headers cannot be set (browsers), with the subprotocols
 `["bearer", "<token>"]` (`Sec-WebSocket-Protocol`; the server answers `bearer`), or `access_token`
-in the query. A logout closes the token's open sockets on every replica (4401) within seconds.
+(or `token`) in the query. A logout closes the token's open sockets on every replica (4401) within seconds.
 
 Refusals before the upgrade are ordinary errors: 404 (no such video, or not visible to the caller),
 400 (bad query parameter), 401 (bad token), 426 (not a WebSocket upgrade), 429 (rate limit, or this

@@ -198,6 +198,9 @@ class LiveQuery(Query):
     access_token: Annotated[str, StringConstraints(max_length=4096)] | None = Field(
         None, description="The bearer token, for clients that cannot send `Authorization` (browsers)."
     )
+    token: Annotated[str, StringConstraints(max_length=4096)] | None = Field(
+        None, description="The same as `access_token`; prefer the subprotocols `[\"bearer\", token]`."
+    )
 
 
 class VideoOut(Document):

@@ -49,12 +49,14 @@ class BearerAuth:
 
 
 def websocket_token(request: Request) -> str | None:
-    """A WebSocket upgrade's token: from `Sec-WebSocket-Protocol: bearer, <token>`, else `access_token`."""
+    """A WebSocket upgrade's token: `Sec-WebSocket-Protocol: bearer, <token>`, else the query's
+    `access_token` or `token`."""
     offered = request.headers.get("sec-websocket-protocol")
     if offered:
         protocols = [item.strip() for item in offered.split(",")]
         if len(protocols) >= 2 and protocols[0].lower() == "bearer":
             return protocols[1]
-    if "access_token" in request.args:
-        return request.args.get("access_token", "")
+    for name in ("access_token", "token"):
+        if name in request.args:
+            return request.args.get(name, "")
     return None
