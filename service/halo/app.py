@@ -22,6 +22,7 @@ from sanic_ext.extensions.http.extension import HTTPExtension
 from halo import __version__
 from halo.api import auth as auth_api
 from halo.api import docs as docs_api
+from halo.api import comments as comments_api
 from halo.api import engagement as engagement_api
 from halo.api import health as health_api
 from halo.api import live as live_api
@@ -256,7 +257,6 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
             interval_seconds=settings.live_update_interval_seconds,
         ),
     )
-    services.engagement.comment_service = services.comments
     services.view_flusher.on_flush.append(
         lambda result, lag: metrics.record_view_flush(result.views, result.videos, lag)
     )
@@ -274,6 +274,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         auth_api.blueprint,
         videos_api.blueprint,
         engagement_api.blueprint,
+        comments_api.blueprint,
         live_api.blueprint,
         docs_api.blueprint,
     )

@@ -15,7 +15,7 @@ async def test_view_answers_202_with_the_running_count(client: httpx.AsyncClient
     video = await create_video(client, await register(client))
     first = await client.post(f"/api/v1/videos/{video['id']}/views")
     assert first.status_code == 202
-    assert first.json() == {"video_id": video["id"], "view_count": 1}
+    assert first.json() == {"video_id": video["id"], "view_count": 1, "counted": True}
     assert (await client.post(f"/api/v1/videos/{video['id']}/views")).json()["view_count"] == 2
 
 
@@ -97,7 +97,17 @@ async def test_comments_newest_first_with_pagination(client: httpx.AsyncClient) 
         response = await client.post(url, json={"body": f"comment {i} — ünïcode ✓"}, headers=fan.auth)
         assert response.status_code == 201
         comment = response.json()
-        assert set(comment) == {"id", "video_id", "user_id", "body", "created_at"}
+        assert set(comment) == {
+            "id",
+            "video_id",
+            "user_id",
+            "parent_id",
+            "body",
+            "status",
+            "reply_count",
+            "created_at",
+            "edited_at",
+        }
         assert comment["user_id"] == fan.id and comment["video_id"] == video["id"]
         created.append(comment)
     seen, cursor = [], None

@@ -17,10 +17,12 @@ VIDEO_FIELDS = {
     "stream_url",
     "is_live",
     "is_adult_content",
+    "comments_policy",
     "view_count",
     "like_count",
     "comment_count",
     "live_viewers",
+    "viewer",
     "created_at",
     "updated_at",
 }

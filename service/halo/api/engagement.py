@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
 from halo.api import docs
+from halo.api.comments import comment_json
 from halo.api.schemas import (
     CommentCreate,
     CommentListQuery,
@@ -20,6 +19,7 @@ from halo.api.schemas import (
     PresenceBody,
     PresenceOut,
     PresenceQuery,
+    ViewBody,
     ViewCountOut,
 )
 from halo.api.validation import authenticated, json_body, optional_authentication, parse_query
@@ -32,16 +32,6 @@ blueprint = Blueprint("engagement", url_prefix="/api/v1/videos")
 
 def _service(request: Request) -> EngagementService:
     return request.app.ctx.services.engagement
-
-
-def _comment_json(comment: Any) -> dict[str, Any]:
-    return {
-        "id": comment.id,
-        "video_id": comment.video_id,
-        "user_id": comment.user_id,
-        "body": comment.body,
-        "created_at": comment.created_at,
-    }
 
 
 @blueprint.get("/<video_id:int>/engagement")
@@ -70,15 +60,24 @@ async def get_engagement(request: Request, video_id: int) -> HTTPResponse:
 @openapi.definition(
     operation="add_view",
     summary="Count a view",
-    description="Counted in Redis at once and written to PostgreSQL in batches; 503 while Redis is down.",
+    description="One view counts per viewer and video per VIEW_WINDOW_SECONDS (the user when "
+    "authenticated, else `viewer_id`, else the client IP); a repeat answers `counted: false`. Counted in "
+    "Redis at once and written to PostgreSQL in batches; 503 while Redis is down.",
     tag="engagement",
     parameter=docs.path_id("video_id"),
-    response=docs.responses({202: ViewCountOut}, 401, 404, 503),
+    body=docs.body(ViewBody, required=False),
+    response=docs.responses({202: ViewCountOut}, 400, 401, 404, 422, 503),
 )
 @optional_authentication
-async def add_view(request: Request, video_id: int) -> HTTPResponse:
-    view_count = await _service(request).add_view(request.ctx.principal, video_id)
-    return json_response({"video_id": video_id, "view_count": view_count}, status=202)
+@json_body(ViewBody, optional=True)
+async def add_view(request: Request, video_id: int, body: ViewBody | None = None) -> HTTPResponse:
+    view_count, counted = await _service(request).count_view(
+        request.ctx.principal,
+        video_id,
+        viewer_id=body.viewer_id if body is not None else None,
+        client_ip=request.ctx.client_ip,
+    )
+    return json_response({"video_id": video_id, "view_count": view_count, "counted": counted}, status=202)
 
 
 @blueprint.put("/<video_id:int>/like")
@@ -112,34 +111,40 @@ async def unlike(request: Request, video_id: int) -> HTTPResponse:
 @blueprint.get("/<video_id:int>/comments")
 @openapi.definition(
     operation="list_comments",
-    summary="Comments, newest first",
+    summary="Top-level comments, newest first",
+    description="Published ones; `status=held` lists the comments awaiting approval "
+    "(the video's owner only).",
     tag="engagement",
     parameter=[docs.path_id("video_id"), *docs.query(CommentListQuery)],
-    response=docs.responses({200: CommentPage}, 400, 401, 404),
+    response=docs.responses({200: CommentPage}, 400, 401, 403, 404),
 )
 @optional_authentication
 async def list_comments(request: Request, video_id: int) -> HTTPResponse:
     query = parse_query(request, CommentListQuery)
-    page = await _service(request).comments(
-        request.ctx.principal, video_id, limit=query.limit, cursor=query.cursor
+    page = await request.app.ctx.services.comments.page(
+        request.ctx.principal, video_id, status=query.status, limit=query.limit, cursor=query.cursor
     )
-    return json_response({"items": [_comment_json(c) for c in page.items], "next_cursor": page.next_cursor})
+    return json_response({"items": [comment_json(c) for c in page.items], "next_cursor": page.next_cursor})
 
 
 @blueprint.post("/<video_id:int>/comments")
 @openapi.definition(
     operation="add_comment",
-    summary="Comment on a video",
+    summary="Comment on a video, or reply to a comment (`parent_id`)",
+    description="Held for approval when the video's `comments_policy` is `approval` and the caller is not "
+    "its owner; 403 when it is `closed`.",
     tag="engagement",
     parameter=docs.path_id("video_id"),
     body=docs.body(CommentCreate),
-    response=docs.responses({201: CommentOut}, 400, 401, 404, 422),
+    response=docs.responses({201: CommentOut}, 400, 401, 403, 404, 422),
 )
 @authenticated
 @json_body(CommentCreate)
 async def add_comment(request: Request, video_id: int, body: CommentCreate) -> HTTPResponse:
-    comment = await _service(request).add_comment(request.ctx.principal, video_id, body.body)
-    return json_response(_comment_json(comment), status=201)
+    comment = await request.app.ctx.services.comments.add(
+        request.ctx.principal, video_id, body.body, parent_id=body.parent_id
+    )
+    return json_response(comment_json(comment), status=201)
 
 
 @blueprint.post("/<video_id:int>/presence")

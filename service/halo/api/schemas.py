@@ -8,7 +8,7 @@ plain dicts, and the tests check those dicts against these models.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -131,7 +131,8 @@ Title = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
 Description = Annotated[str, StringConstraints(max_length=5000), NoNul]
 CommentText = Annotated[str, StringConstraints(min_length=1, max_length=2000), NoNul]
 ViewerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
-SortOrder = Literal["-created_at", "created_at", "-view_count", "view_count", "title"]
+SortOrder = Literal["-created_at", "created_at", "-view_count", "view_count", "title", "-trending"]
+CommentsPolicy = Literal["open", "approval", "closed"]
 MAX_ID = 2**63 - 1
 
 
@@ -142,6 +143,9 @@ class VideoCreate(RequestBody):
     stream_url: HttpUrl | None = None
     is_live: bool = False
     is_adult_content: bool = False
+    comments_policy: CommentsPolicy = Field(
+        "open", description="open: published at once; approval: held for the owner; closed: no new comments"
+    )
 
 
 class VideoPatch(RequestBody):
@@ -153,10 +157,26 @@ class VideoPatch(RequestBody):
     stream_url: HttpUrl = None  # type: ignore[assignment]
     is_live: bool = None  # type: ignore[assignment]
     is_adult_content: bool = None  # type: ignore[assignment]
+    comments_policy: CommentsPolicy = None  # type: ignore[assignment]
 
 
 class CommentCreate(RequestBody):
     body: CommentText
+    parent_id: int | None = Field(
+        None, ge=1, le=MAX_ID, description="a published top-level comment of the same video: this is a reply"
+    )
+
+
+class CommentPatch(RequestBody):
+    body: CommentText
+
+
+class ViewBody(RequestBody):
+    viewer_id: Any = Field(
+        None,
+        description="when anonymous: a client-chosen id, 8-64 of [A-Za-z0-9_-] (422 otherwise); "
+        "ignored when authenticated, whatever its form",
+    )
 
 
 class PresenceBody(RequestBody):
@@ -180,9 +200,22 @@ class VideoListQuery(Query):
     q: Annotated[str, StringConstraints(max_length=200), NoNul] | None = Field(
         None, description="case-insensitive literal substring of the title"
     )
+    ids: Annotated[str, StringConstraints(max_length=2100)] | None = Field(
+        None,
+        description="a batch read: 1-100 distinct positive ids, comma-separated, in the order wanted; "
+        "alone (no cursor, sort, q, user_id or is_live)",
+    )
 
 
 class CommentListQuery(Query):
+    limit: int = Field(20, ge=1, le=100)
+    cursor: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    status: Literal["published", "held"] = Field(
+        "published", description="`held`: the comments awaiting approval (the video's owner only)"
+    )
+
+
+class ReplyListQuery(Query):
     limit: int = Field(20, ge=1, le=100)
     cursor: Annotated[str, StringConstraints(max_length=2048)] | None = None
 
@@ -203,6 +236,10 @@ class LiveQuery(Query):
     )
 
 
+class ViewerState(Document):
+    liked: bool
+
+
 class VideoOut(Document):
     id: int
     user_id: int
@@ -212,10 +249,12 @@ class VideoOut(Document):
     stream_url: str | None
     is_live: bool
     is_adult_content: bool
+    comments_policy: CommentsPolicy
     view_count: int | None
     like_count: int | None
     comment_count: int | None
     live_viewers: int | None
+    viewer: ViewerState | None = Field(description="the caller's own state; null for an anonymous caller")
     created_at: datetime
     updated_at: datetime
 
@@ -236,6 +275,7 @@ class EngagementOut(Document):
 class ViewCountOut(Document):
     video_id: int
     view_count: int
+    counted: bool = Field(description="false when this viewer's view was already counted in the window")
 
 
 class LikeOut(Document):
@@ -248,8 +288,12 @@ class CommentOut(Document):
     id: int
     video_id: int
     user_id: int
+    parent_id: int | None
     body: str
+    status: Literal["published", "held"]
+    reply_count: int
     created_at: datetime
+    edited_at: datetime | None
 
 
 class CommentPage(Document):

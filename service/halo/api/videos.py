@@ -43,10 +43,12 @@ def video_json(view: VideoView) -> dict[str, Any]:
         "stream_url": video.stream_url,
         "is_live": video.is_live,
         "is_adult_content": video.is_adult_content,
+        "comments_policy": video.comments_policy,
         "view_count": engagement.view_count if engagement else None,
         "like_count": engagement.like_count if engagement else None,
         "comment_count": engagement.comment_count if engagement else None,
         "live_viewers": engagement.live_viewers if engagement else None,
+        "viewer": {"liked": view.liked} if view.liked is not None else None,
         "created_at": video.created_at,
         "updated_at": video.updated_at,
     }
@@ -63,7 +65,10 @@ def _video_response(view: VideoView, status: int = 200) -> HTTPResponse:
     operation="list_videos",
     summary="List videos",
     description="Keyset-paginated: pass `next_cursor` back as `cursor` with the same sort and filters. "
-    "Adult content appears only to its owner and to adults in adult mode.",
+    "Adult content appears only to its owner and to adults in adult mode. `sort=-trending` orders by "
+    "views counted in the last 24 hours (a ranking refreshed every TRENDING_REFRESH_SECONDS; a cursor "
+    "stays on its ranking, 400 once that is gone). `ids` alone is a batch read: the videos in the "
+    "order asked, those missing or hidden left out, `next_cursor` null.",
     tag="videos",
     parameter=docs.query(VideoListQuery),
     response=docs.responses({200: VideoPage}, 400, 401, notes=DEGRADED_DOC),
@@ -80,6 +85,8 @@ async def list_videos(request: Request) -> HTTPResponse:
             user_id=query.user_id,
             is_live=query.is_live,
             q=query.q,
+            ids=query.ids,
+            given=frozenset(query.model_fields_set),
         ),
     )
     body = {"items": [video_json(view) for view in page.items], "next_cursor": page.next_cursor}

@@ -18,12 +18,9 @@ from halo.repositories.videos import VideoRow
 from halo.security.cursors import CursorCodec
 from halo.services.auth import Principal
 from halo.services.errors import FieldIssue, Unavailable, ValidationFailed
-from halo.services.pages import Page
 from halo.services.visibility import not_found
 
 if TYPE_CHECKING:
-    from halo.repositories.comments import CommentRow
-    from halo.services.comments import CommentService
     from halo.services.videos import VideoService
 
 VIEWER_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -145,7 +142,6 @@ class EngagementService:
         view_window_seconds: int = 1800,
     ) -> None:
         self._view_window = view_window_seconds
-        self.comment_service: CommentService | None = None
         self._videos = videos
         self._engagement = engagement
         self._store = store
@@ -153,13 +149,8 @@ class EngagementService:
         self._cursors = cursors
         self._presence_ttl = presence_ttl_seconds
 
-    async def add_view(self, viewer: Principal | None, video_id: int) -> int:
-        """The v1 route's view (until the route passes the viewer): counted per user, else per request."""
-        view_count, _ = await self.count_view(viewer, video_id, viewer_id=None, client_ip=None)
-        return view_count
-
     async def count_view(
-        self, viewer: Principal | None, video_id: int, *, viewer_id: str | None, client_ip: str | None
+        self, viewer: Principal | None, video_id: int, *, viewer_id: object, client_ip: str | None
     ) -> tuple[int, bool]:
         """Count a view once per viewer and video per view window: the viewer is the user, else
         the client-chosen `viewer_id` (422 when malformed), else the client IP. Returns the
@@ -168,8 +159,8 @@ class EngagementService:
         key: str | None
         if viewer is not None:
             key = f"u:{viewer.user_id}"
-        elif viewer_id is not None:
-            key = viewer_key(None, viewer_id)
+        elif viewer_id is not None:  # anything but a well-formed id is a 422
+            key = viewer_key(None, viewer_id if isinstance(viewer_id, str) else "")
         else:
             key = f"ip:{client_ip}" if client_ip else None
         try:
@@ -196,19 +187,6 @@ class EngagementService:
         if changed:
             await self._counters.cache_counters(video_id, counters)
         return counters.like_count
-
-    # v1 routes' entry points until api/ calls CommentService itself
-    async def comments(
-        self, viewer: Principal | None, video_id: int, *, limit: int, cursor: str | None
-    ) -> Page[CommentRow]:
-        assert self.comment_service is not None
-        return await self.comment_service.page(
-            viewer, video_id, status="published", limit=limit, cursor=cursor
-        )
-
-    async def add_comment(self, principal: Principal, video_id: int, body: str) -> CommentRow:
-        assert self.comment_service is not None
-        return await self.comment_service.add(principal, video_id, body)
 
     async def heartbeat(self, viewer: Principal | None, video_id: int, viewer_id: str | None) -> int:
         await self._videos.visible(viewer, video_id)
