@@ -21,8 +21,8 @@ from sanic_ext.extensions.http.extension import HTTPExtension
 
 from halo import __version__
 from halo.api import auth as auth_api
-from halo.api import docs as docs_api
 from halo.api import comments as comments_api
+from halo.api import docs as docs_api
 from halo.api import engagement as engagement_api
 from halo.api import health as health_api
 from halo.api import live as live_api
