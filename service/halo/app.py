@@ -43,9 +43,11 @@ from halo.middleware.errors import EnvelopeErrorHandler
 from halo.middleware.metrics import PUBLISH_SECONDS, RequestMetrics
 from halo.middleware.pipeline import RequestPipeline, RequestStep, ResponsePipeline, ResponseStep
 from halo.middleware.rate_limit import RateLimitMiddleware
+from halo.middleware.ratelimit_fields import RateLimitFields
 from halo.observability import metrics
 from halo.observability.logging import configure_logging
 from halo.redis.event_bus import EventBus, LocalEventBus, RedisEventBus
+from halo.redis.idempotency import idempotency_store_for
 from halo.redis.link import RedisLink, StoreUnavailable, link_for
 from halo.redis.live_signals import LiveSignals, LocalLiveSignals, RedisLiveSignals
 from halo.redis.login_throttle import ThrottleLimits, throttle_for
@@ -73,6 +75,7 @@ from halo.services.auth import AuthService
 from halo.services.comments import CommentService
 from halo.services.engagement import CounterMerge, EngagementService
 from halo.services.health import HealthService
+from halo.services.idempotency import IdempotencyService
 from halo.services.live import LiveHub
 from halo.services.trending import TrendingRanking
 from halo.services.video_cache import VideoCache
@@ -110,6 +113,7 @@ class Services:
     trending: TrendingRanking
     view_flusher: ViewFlusher
     live: LiveHub
+    idempotency: IdempotencyService
 
 
 @dataclass
@@ -246,6 +250,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
             videos=videos, comments=CommentRepository(), counters=counters, cursors=cursors
         ),
         trending=trending,
+        idempotency=IdempotencyService(idempotency_store_for(link)),
         view_flusher=ViewFlusher(engagement, store, interval_seconds=settings.view_flush_interval_seconds),
         live=LiveHub(
             videos,
@@ -295,7 +300,7 @@ def _extend(app: Sanic, settings: Settings) -> None:
             **docs_api.OAS_CONFIG,
             **cors.extension_config(settings.cors_origins),
             "HTTP_ALL_METHODS": False,  # no CONNECT or TRACE
-            "HTTP_AUTO_HEAD": False,
+            "HTTP_AUTO_HEAD": True,  # HEAD on every GET route: its status and headers, no body
             "HTTP_AUTO_TRACE": False,
         },
     )
@@ -367,6 +372,7 @@ def _install_middleware(
         headers.caching_and_security_headers,
         *([cors.vary_on_origin] if settings.cors_origins else []),
         rate_limit.headers,
+        RateLimitFields(settings.rate_limit_rps, settings.rate_limit_burst),
         request_id.echo_request_id,
     ]
     if request_metrics is not None:

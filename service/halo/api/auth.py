@@ -9,9 +9,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
-from halo.api import docs
+from halo.api import docs, etags
 from halo.api.schemas import LoginRequest, ProfilePatch, RegisterRequest, TokenResponse, UserEnvelope
 from halo.api.validation import authenticated, json_body
+from halo.http.conditional import conditional
 from halo.http.responses import json_response, no_content
 from halo.services.auth import AuthService, Session
 
@@ -130,7 +131,7 @@ async def logout(request: Request) -> HTTPResponse:
 @authenticated
 async def profile(request: Request) -> HTTPResponse:
     user = await _service(request).profile(request.ctx.principal)
-    return json_response({"user": user_json(user)})
+    return conditional(request, etags.profile(user), lambda: json_response({"user": user_json(user)}))
 
 
 @blueprint.patch("/profile")

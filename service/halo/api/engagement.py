@@ -7,8 +7,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
-from halo.api import docs
+from halo.api import docs, etags
 from halo.api.comments import comment_json
+from halo.api.idempotency import idempotent
 from halo.api.schemas import (
     CommentCreate,
     CommentListQuery,
@@ -24,6 +25,8 @@ from halo.api.schemas import (
 )
 from halo.api.validation import authenticated, json_body, optional_authentication, parse_query
 from halo.api.videos import DEGRADED, DEGRADED_DOC
+from halo.http.conditional import conditional
+from halo.http.links import page_headers
 from halo.http.responses import json_response
 from halo.services.engagement import EngagementService
 
@@ -53,7 +56,9 @@ async def get_engagement(request: Request, video_id: int) -> HTTPResponse:
         "comment_count": engagement.comment_count if engagement else None,
         "live_viewers": engagement.live_viewers if engagement else None,
     }
-    return json_response(body, headers=DEGRADED if engagement is None else None)
+    degraded = DEGRADED if engagement is None else None
+    tag = etags.engagement(view)
+    return conditional(request, tag, lambda: json_response(body, headers=degraded), degraded)
 
 
 @blueprint.post("/<video_id:int>/views")
@@ -124,7 +129,13 @@ async def list_comments(request: Request, video_id: int) -> HTTPResponse:
     page = await request.app.ctx.services.comments.page(
         request.ctx.principal, video_id, status=query.status, limit=query.limit, cursor=query.cursor
     )
-    return json_response({"items": [comment_json(c) for c in page.items], "next_cursor": page.next_cursor})
+    headers = page_headers(request, page.next_cursor)
+
+    def respond() -> HTTPResponse:
+        body = {"items": [comment_json(c) for c in page.items], "next_cursor": page.next_cursor}
+        return json_response(body, headers=headers)
+
+    return conditional(request, etags.comment_page(page.items, page.next_cursor), respond, headers)
 
 
 @blueprint.post("/<video_id:int>/comments")
@@ -140,6 +151,7 @@ async def list_comments(request: Request, video_id: int) -> HTTPResponse:
 )
 @authenticated
 @json_body(CommentCreate)
+@idempotent
 async def add_comment(request: Request, video_id: int, body: CommentCreate) -> HTTPResponse:
     comment = await request.app.ctx.services.comments.add(
         request.ctx.principal, video_id, body.body, parent_id=body.parent_id

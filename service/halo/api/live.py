@@ -83,12 +83,24 @@ def _hub(request: Request) -> LiveHub:
     return request.app.ctx.services.live
 
 
+def _head_of_websocket(request: Request) -> bool:
+    """A HEAD of the WebSocket route (sanic-ext's automatic twin of its GET): admitted or refused
+    as that GET would be, then a 426 like a GET without an upgrade."""
+    if request.method != "HEAD":
+        return False
+    try:
+        route = request.app.router.get(request.path, "GET", request.headers.get("host"))[0]
+    except SanicException:
+        return False
+    return bool(route.extra.websocket)
+
+
 class LiveAdmission:
     """A request step: admits a WebSocket route's request, or refuses it, before the handshake."""
 
     def __call__(self, request: Request) -> Awaitable[None] | None:
         route = request.route
-        if route is None or not route.extra.websocket:
+        if route is None or not (route.extra.websocket or _head_of_websocket(request)):
             return None
         return self._admit(request)
 

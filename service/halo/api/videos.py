@@ -9,7 +9,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
-from halo.api import docs
+from halo.api import docs, etags
+from halo.api.idempotency import idempotent
 from halo.api.schemas import (
     VideoCreate,
     VideoListQuery,
@@ -18,6 +19,8 @@ from halo.api.schemas import (
     VideoPatch,
 )
 from halo.api.validation import authenticated, json_body, optional_authentication, parse_query
+from halo.http.conditional import conditional
+from halo.http.links import page_headers
 from halo.http.responses import json_response, no_content
 from halo.services.engagement import VideoView
 from halo.services.videos import ListQuery, VideoService
@@ -89,8 +92,13 @@ async def list_videos(request: Request) -> HTTPResponse:
             given=frozenset(query.model_fields_set),
         ),
     )
-    body = {"items": [video_json(view) for view in page.items], "next_cursor": page.next_cursor}
-    return json_response(body, headers=DEGRADED if page.degraded else None)
+    headers = page_headers(request, page.next_cursor, DEGRADED if page.degraded else None)
+
+    def respond() -> HTTPResponse:
+        body = {"items": [video_json(view) for view in page.items], "next_cursor": page.next_cursor}
+        return json_response(body, headers=headers)
+
+    return conditional(request, etags.video_page(page.items, page.next_cursor), respond, headers)
 
 
 @blueprint.post("")
@@ -103,6 +111,7 @@ async def list_videos(request: Request) -> HTTPResponse:
 )
 @authenticated
 @json_body(VideoCreate)
+@idempotent
 async def create_video(request: Request, body: VideoCreate) -> HTTPResponse:
     view = await _service(request).create(request.ctx.principal, body.model_dump())
     return _video_response(view, status=201)
@@ -118,7 +127,9 @@ async def create_video(request: Request, body: VideoCreate) -> HTTPResponse:
 )
 @optional_authentication
 async def get_video(request: Request, video_id: int) -> HTTPResponse:
-    return _video_response(await _service(request).get(request.ctx.principal, video_id))
+    view = await _service(request).get(request.ctx.principal, video_id)
+    degraded = DEGRADED if view.engagement is None else None
+    return conditional(request, etags.video(view), lambda: _video_response(view), degraded)
 
 
 @blueprint.patch("/<video_id:int>")
