@@ -266,6 +266,8 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         lambda result, lag: metrics.record_view_flush(result.views, result.videos, lag)
     )
     services.view_flusher.on_failure.append(lambda exc: metrics.record_view_flush_failure())
+    services.comments.on_moderation.append(metrics.record_comment_moderation)
+    services.trending.on_refresh.append(metrics.record_trending_refresh)
     services.view_flusher.on_rows.append(services.videos.views_flushed)
     _subscribe(events, signals, services)
     app.ctx.services = services

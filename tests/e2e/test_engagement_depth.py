@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from tests.conftest import RUN_ID
 from tests.e2e.conftest import Account, assert_envelope, create_video, eventually, make_adult_mode, register
 from tests.support import services
+from tests.support.metrics import scrape
 from tests.support.server import RunningServer, base_env, migrate
 
 API = "/api/v1"
@@ -469,3 +470,37 @@ async def test_comment_count_is_exact_under_concurrency_and_after_a_redis_loss(
         assert await _comment_count(http, vid) == 20
     assert (await _comment(http, vid, fans[0], "after the loss")).status_code == 201
     assert await _comment_count(http, vid) == 21
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+async def test_held_comments_and_trending_refreshes_are_counted(
+    http: httpx.AsyncClient, depth_server: RunningServer
+) -> None:
+    owner, fan = await register(http), await register(http)
+    vid = (await create_video(http, owner, comments_policy="approval"))["id"]
+    before = await asyncio.to_thread(scrape, depth_server.metrics_url)
+    held = [(await _comment(http, vid, fan, f"wait {n}")).json()["id"] for n in range(3)]
+    assert (await http.post(f"{API}/comments/{held[0]}/approve", headers=owner.auth)).status_code == 200
+
+    async def counted() -> bool:
+        now = await asyncio.to_thread(scrape, depth_server.metrics_url)
+        moderated = {
+            event: now.total("halo_comments_moderated_total", event=event)
+            - before.total("halo_comments_moderated_total", event=event)
+            for event in ("held", "approved")
+        }
+        return moderated == {"held": 3, "approved": 1}
+
+    assert await eventually(counted, timeout=10)
+    await asyncio.sleep(3)  # three refresh intervals: the two workers share one lease
+    after = await asyncio.to_thread(scrape, depth_server.metrics_url)
+    built = after.total("halo_trending_refreshes_total", outcome="built") - before.total(
+        "halo_trending_refreshes_total", outcome="built"
+    )
+    skipped = after.total("halo_trending_refreshes_total", outcome="skipped") - before.total(
+        "halo_trending_refreshes_total", outcome="skipped"
+    )
+    assert 1 <= built <= 5 and skipped >= 1
+    assert (after.value("halo_trending_last_built_timestamp_seconds") or 0) > 0

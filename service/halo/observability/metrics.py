@@ -123,6 +123,32 @@ class Metrics:
             ["code"],
             registry=registry,
         )
+        self.comments_moderated = Counter(
+            "halo_comments_moderated",
+            "Comments held for the video owner's approval (event=held) and held comments approved "
+            "(event=approved); held minus approved is the queue's growth.",
+            ["event"],
+            registry=registry,
+        )
+        self.trending_refreshes = Counter(
+            "halo_trending_refreshes",
+            "Trending refresh turns, by outcome: built (this worker held the fleet's lease and built a "
+            "ranking), skipped (another worker holds it), failed.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.trending_refresh_duration = Histogram(
+            "halo_trending_refresh_duration_seconds",
+            "Time to build a trending ranking (outcome built).",
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.trending_last_built = Gauge(
+            "halo_trending_last_built_timestamp_seconds",
+            "Unix time the last trending ranking was built by this instance's workers (0 until one is).",
+            multiprocess_mode="max",
+            registry=registry,
+        )
         self.build_info = Gauge(
             "halo_build_info",
             "The running build; always 1.",
@@ -168,6 +194,20 @@ def record_view_flush(views: int, videos: int, lag_seconds: float) -> None:
 def record_view_flush_failure() -> None:
     """When a flush cycle fails (the views stay pending for the next one)."""
     metrics().view_flush_failures.inc()
+
+
+def record_comment_moderation(event: str) -> None:
+    """`event` is `held` or `approved` (a fixed set in the code)."""
+    metrics().comments_moderated.labels(event).inc()
+
+
+def record_trending_refresh(outcome: str, seconds: float) -> None:
+    """`outcome` is `built`, `skipped` or `failed` (a fixed set in the code)."""
+    family = metrics()
+    family.trending_refreshes.labels(outcome).inc()
+    if outcome == "built":
+        family.trending_refresh_duration.observe(seconds)
+        family.trending_last_built.set(time.time())
 
 
 def record_redis_error() -> None:
