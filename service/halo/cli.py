@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="halo",
-        description="HALO video platform service. Configuration comes from the environment (see README).",
+        description="HALO video platform service, configured from the environment (docs/operations.md).",
     )
     parser.add_argument("--version", action="version", version=f"halo {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -97,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def settings_help() -> str:
     """The environment variables `halo serve` reads, with their defaults (for `--help`)."""
-    lines = ["settings (environment variables; see the README's configuration table):"]
+    lines = ["settings (environment variables; see docs/operations.md):"]
     for name, field in Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
         if isinstance(default, list):

@@ -1,6 +1,6 @@
 """One settings object, read from the environment once and validated at start.
 
-Every variable is listed in the README's configuration table. Nothing else in
+Every variable is listed in docs/operations.md's configuration table. Nothing else in
 the package reads the environment: `create_app(settings)` and the CLI pass
 this object down.
 """

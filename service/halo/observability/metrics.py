@@ -1,7 +1,7 @@
 """The service's Prometheus metrics, and the small functions the rest of the code records them with.
 
-Every metric family the service exports is declared here, once (the README's
-Operations section lists them for SREs). Names and labels follow the
+Every metric family the service exports is declared here, once (docs/operations.md
+lists them for SREs). Names and labels follow the
 OpenTelemetry semantic conventions as Prometheus spells them
 (`http.server.request.duration` in seconds becomes
 `http_server_request_duration_seconds`, `http.route` becomes `http_route`);
