@@ -133,6 +133,7 @@ CommentText = Annotated[str, StringConstraints(min_length=1, max_length=2000), N
 ViewerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 SortOrder = Literal["-created_at", "created_at", "-view_count", "view_count", "title", "-trending"]
 CommentsPolicy = Literal["open", "approval", "closed"]
+IdList = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,17}(,[1-9][0-9]{0,17}){0,99}$")]
 MAX_ID = 2**63 - 1
 
 
@@ -200,7 +201,7 @@ class VideoListQuery(Query):
     q: Annotated[str, StringConstraints(max_length=200), NoNul] | None = Field(
         None, description="case-insensitive literal substring of the title"
     )
-    ids: Annotated[str, StringConstraints(max_length=2100)] | None = Field(
+    ids: IdList | None = Field(
         None,
         description="a batch read: 1-100 distinct positive ids, comma-separated, in the order wanted; "
         "alone (no cursor, sort, q, user_id or is_live)",
