@@ -242,7 +242,6 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
             engagement=engagement,
             store=store,
             counters=counters,
-            cursors=cursors,
             presence_ttl_seconds=settings.presence_ttl_seconds,
             view_window_seconds=settings.view_window_seconds,
         ),

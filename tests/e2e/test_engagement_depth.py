@@ -7,7 +7,11 @@ second, and a Redis database of its own, so that a test may drop its keys like a
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -504,3 +508,60 @@ async def test_held_comments_and_trending_refreshes_are_counted(
     )
     assert 1 <= built <= 5 and skipped >= 1
     assert (after.value("halo_trending_last_built_timestamp_seconds") or 0) > 0
+
+
+# --- the embedded default (SQLite and the in-process store) ------------------------------------
+
+
+async def test_the_embedded_default_has_the_whole_of_v1_1(tmp_path: Path) -> None:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "WORKERS", "JWT_SECRET")
+    }
+    env.update(ENV="development", HOST="127.0.0.1", BCRYPT_ROUNDS="4", TRENDING_REFRESH_SECONDS="1")
+    migrated = subprocess.run(
+        [sys.executable, "-m", "halo", "migrate"], env=env, cwd=tmp_path, capture_output=True
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    server = RunningServer(env, cwd=tmp_path).start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            owner, fan = await register(client), await register(client)
+            v = [(await create_video(client, owner, comments_policy="approval"))["id"] for _ in range(3)]
+            await client.put(f"{API}/videos/{v[1]}/like", headers=fan.auth)
+            batch = (
+                await client.get(f"{API}/videos", params={"ids": f"{v[2]},{v[1]}"}, headers=fan.auth)
+            ).json()
+            assert [(item["id"], item["viewer"]) for item in batch["items"]] == [
+                (v[2], {"liked": False}),
+                (v[1], {"liked": True}),
+            ]
+            views = await asyncio.gather(
+                *(
+                    client.post(f"{API}/videos/{v[0]}/views", json={"viewer_id": "embedded-01"})
+                    for _ in range(10)
+                )
+            )
+            assert sum(r.json()["counted"] for r in views) == 1
+            await _view(client, v[2], 2, "emb")
+
+            async def ranked() -> bool:
+                return await _walk(client, {"sort": "-trending", "user_id": owner.id, "limit": 1}) == [
+                    v[2],
+                    v[0],
+                    v[1],
+                ]
+
+            assert await eventually(ranked, timeout=15)
+            held = (await _comment(client, v[0], fan, "held")).json()
+            assert held["status"] == "held" and await _comment_count(client, v[0]) == 0
+            assert (
+                await client.post(f"{API}/comments/{held['id']}/approve", headers=owner.auth)
+            ).status_code == 200
+            reply = await _comment(client, v[0], owner, "thanks", parent_id=held["id"])
+            assert reply.status_code == 201 and await _comment_count(client, v[0]) == 2
+            assert (
+                await client.delete(f"{API}/comments/{held['id']}", headers=owner.auth)
+            ).status_code == 204
+            assert await _comment_count(client, v[0]) == 0
+    finally:
+        assert server.terminate() == 0

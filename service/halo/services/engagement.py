@@ -15,7 +15,6 @@ from halo.engagement.store import Counters, EngagementStore, Snapshot, VideoGone
 from halo.redis.link import StoreUnavailable
 from halo.repositories.engagement import CounterRow, EngagementRepository, VideoMissing
 from halo.repositories.videos import VideoRow
-from halo.security.cursors import CursorCodec
 from halo.services.auth import Principal
 from halo.services.errors import FieldIssue, Unavailable, ValidationFailed
 from halo.services.visibility import not_found
@@ -128,7 +127,7 @@ class CounterMerge:
 
 
 class EngagementService:
-    """What viewers do to a video they can see: view, like, comment, be present."""
+    """What viewers do to a video they can see: view, like, be present (comments: CommentService)."""
 
     def __init__(
         self,
@@ -137,7 +136,6 @@ class EngagementService:
         engagement: EngagementRepository,
         store: EngagementStore,
         counters: CounterMerge,
-        cursors: CursorCodec,
         presence_ttl_seconds: int,
         view_window_seconds: int = 1800,
     ) -> None:
@@ -146,7 +144,6 @@ class EngagementService:
         self._engagement = engagement
         self._store = store
         self._counters = counters
-        self._cursors = cursors
         self._presence_ttl = presence_ttl_seconds
 
     async def count_view(
@@ -209,12 +206,12 @@ class EngagementService:
             raise Unavailable("presence is temporarily unavailable") from None
 
 
-def viewer_key(viewer: Principal | None, viewer_id: str | None) -> str:
+def viewer_key(viewer: Principal | None, viewer_id: object) -> str:
     """Who counts as one live viewer: the user when authenticated (`viewer_id` ignored), else the
     client-chosen viewer id (422 when missing or malformed)."""
     if viewer is not None:
         return f"u:{viewer.user_id}"
-    if viewer_id is None or not VIEWER_ID.fullmatch(viewer_id):
+    if not isinstance(viewer_id, str) or not VIEWER_ID.fullmatch(viewer_id):
         issue = "is required when anonymous" if viewer_id is None else "must be 8-64 of A-Z a-z 0-9 _ -"
         raise ValidationFailed(
             "viewer_id is required for anonymous viewers", [FieldIssue("viewer_id", issue)]
