@@ -565,3 +565,24 @@ async def test_the_embedded_default_has_the_whole_of_v1_1(tmp_path: Path) -> Non
             assert await _comment_count(client, v[0]) == 0
     finally:
         assert server.terminate() == 0
+
+
+async def test_replies_carry_an_etag_and_a_next_link(http: httpx.AsyncClient) -> None:
+    owner = await register(http)
+    vid = (await create_video(http, owner))["id"]
+    top = (await _comment(http, vid, owner, "top")).json()
+    for n in range(3):
+        await _comment(http, vid, owner, f"r{n}", parent_id=top["id"])
+    url = f"{API}/comments/{top['id']}/replies"
+    first = await http.get(url, params={"limit": 2})
+    assert first.status_code == 200 and first.headers["etag"]
+    assert 'rel="next"' in first.headers["link"]
+    again = await http.get(url, params={"limit": 2}, headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    await _comment(http, vid, owner, "r3", parent_id=top["id"])
+    edited = (
+        await http.get(url, params={"limit": 2}, headers={"If-None-Match": first.headers["etag"]})
+    ).status_code
+    assert edited == 304  # the first page's replies are unchanged: oldest first
+    whole = await http.get(url, params={"limit": 10}, headers={"If-None-Match": first.headers["etag"]})
+    assert whole.status_code == 200 and len(whole.json()["items"]) == 4
