@@ -151,6 +151,25 @@ class EngagementRepository:
         return {int(row["video_id"]) for row in rows}
 
     @translate_errors
+    async def liked_pairs(self, pairs: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
+        """Which (user id, video id) pairs are likes, for several users at once: one query on
+        PostgreSQL (one per user on SQLite)."""
+        if not pairs:
+            return set()
+        if self._sql.is_postgres:
+            rows = await self._sql.fetch(
+                "SELECT user_id, video_id FROM likes WHERE (user_id, video_id) IN "
+                "(SELECT * FROM unnest($1::bigint[], $2::bigint[]))",
+                [user for user, _ in pairs],
+                [video for _, video in pairs],
+            )
+            return {(int(row["user_id"]), int(row["video_id"])) for row in rows}
+        by_user: dict[int, list[int]] = {}
+        for user, video in pairs:
+            by_user.setdefault(user, []).append(video)
+        return {(user, video) for user, videos in by_user.items() for video in await self.liked(user, videos)}
+
+    @translate_errors
     async def counters(self, video_id: int) -> CounterRow | None:
         raw = await self._sql.fetchrow(_COUNTERS, video_id)
         return _counters(raw) if raw else None

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from halo.concurrency import ReadCoalescer
 from halo.engagement.store import Counters, EngagementStore, Snapshot, VideoGone
 from halo.redis.link import StoreUnavailable
 from halo.repositories.engagement import CounterRow, EngagementRepository, VideoMissing
@@ -49,6 +50,8 @@ class CounterMerge:
     def __init__(self, store: EngagementStore, engagement: EngagementRepository) -> None:
         self._store = store
         self._engagement = engagement
+        # the likes asked for by requests in the same turn of the event loop: one query
+        self._likes: ReadCoalescer[tuple[int, int], bool] = ReadCoalescer(self._read_likes)
 
     async def read(self, video_ids: list[int]) -> Mapping[int, Snapshot] | None:
         """Redis's side of these videos; None while Redis is unreachable."""
@@ -73,8 +76,15 @@ class CounterMerge:
         return [view.seen_by(view.video.id in liked) for view in views], snapshots is None
 
     async def liked(self, viewer: Principal, video_ids: list[int]) -> set[int]:
-        """Which of these videos the viewer likes, from PostgreSQL (where a like commits first)."""
-        return await self._engagement.liked(viewer.user_id, video_ids)
+        """Which of these videos the viewer likes, from PostgreSQL (where a like commits first);
+        the reads of requests arriving together share one query."""
+        keys = [(viewer.user_id, video_id) for video_id in video_ids]
+        found = await self._likes.read(keys)
+        return {video_id for key, video_id in zip(keys, video_ids, strict=True) if found[key]}
+
+    async def _read_likes(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bool]:
+        likes = await self._engagement.liked_pairs(keys)
+        return {key: key in likes for key in keys}
 
     async def merge(
         self, videos: list[VideoRow], snapshots: Mapping[int, Snapshot] | None, *, rows_are_fresh: bool = True
