@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
+from collections.abc import Hashable, Sequence
 from itertools import pairwise
 
 MIN_SECRET_BITS = 128
@@ -43,7 +44,7 @@ def estimated_bits(secret: str) -> float:
     return min(_shannon(list(secret)), _shannon(steps) * len(secret) / len(steps))
 
 
-def _shannon(items: list[object]) -> float:
+def _shannon(items: Sequence[Hashable]) -> float:
     total = len(items)
     counts = Counter(items).values()
     return -sum(n / total * math.log2(n / total) for n in counts) * total
