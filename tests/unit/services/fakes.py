@@ -15,7 +15,9 @@ from halo.repositories.engagement import CounterRow
 from halo.repositories.videos import ListFilters, Sort, VideoRow, Visibility
 from halo.security.cursors import CursorCodec
 from halo.services.auth import Principal
+from halo.services.comments import CommentService
 from halo.services.engagement import CounterMerge, EngagementService
+from halo.services.trending import TrendingRanking
 from halo.services.video_cache import VideoCache
 from halo.services.videos import VideoService
 
@@ -129,6 +131,9 @@ class FakeEngagementRepository:
     async def liked(self, user_id: int, video_ids: Sequence[int]) -> set[int]:
         return {video_id for video_id in video_ids if (video_id, user_id) in self.likes}
 
+    async def liked_pairs(self, pairs: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
+        return {(user_id, video_id) for user_id, video_id in pairs if (video_id, user_id) in self.likes}
+
     async def counters(self, video_id: int) -> CounterRow | None:
         self.counter_reads += 1
         return await self._counters(video_id) if video_id in self._videos.rows else None
@@ -138,10 +143,18 @@ class FakeEngagementRepository:
         return CounterRow(row.like_count, row.comment_count, row.counters_version)
 
 
+class FakeCommentRepository:
+    """No comments: the services' rules before any comment is read (visibility, cursors)."""
+
+    async def top_level_page(self, video_id: int, status: str, *, after: Any, limit: int) -> list[Any]:
+        return []
+
+
 @dataclasses.dataclass
 class Wired:
     videos: VideoService
     engagement: EngagementService
+    comments: CommentService
     video_rows: FakeVideoRepository
     engagement_rows: FakeEngagementRepository
     store: MemoryEngagementStore
@@ -161,13 +174,24 @@ def wired(store: Any = None) -> Wired:
         cursors=cursors,
         cache=VideoCache(size=100, ttl_seconds=60),
         events=LocalEventBus(),
+        trending=TrendingRanking(
+            store=store,
+            videos=video_rows,  # type: ignore[arg-type]
+            cursors=cursors,
+            refresh_seconds=60,
+        ),
     )
     engagement = EngagementService(
         videos=videos,
         engagement=engagement_rows,  # type: ignore[arg-type]
         store=store,
         counters=counters,
-        cursors=cursors,
         presence_ttl_seconds=30,
     )
-    return Wired(videos, engagement, video_rows, engagement_rows, store, cursors)
+    comments = CommentService(
+        videos=videos,
+        comments=FakeCommentRepository(),  # type: ignore[arg-type]
+        counters=counters,
+        cursors=cursors,
+    )
+    return Wired(videos, engagement, comments, video_rows, engagement_rows, store, cursors)

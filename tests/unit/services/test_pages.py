@@ -55,4 +55,4 @@ async def test_a_comments_cursor_belongs_to_its_video() -> None:
     first, second = app.video_rows.add(1), app.video_rows.add(1)
     cursor = app.cursors.encode(["comments", first.id], ["2026-01-01T00:00:00+00:00", 1])
     with pytest.raises(BadInput):
-        await app.engagement.comments(None, second.id, limit=10, cursor=cursor)
+        await app.comments.page(None, second.id, status="published", limit=10, cursor=cursor)

@@ -27,7 +27,7 @@ async def test_adult_content_is_a_404_to_everybody_but_its_owner_and_adults_in_a
             with pytest.raises(NotFound):
                 await sub_resource(viewer, video.id)
     with pytest.raises(NotFound):
-        await app.engagement.comments(viewer, video.id, limit=10, cursor=None)
+        await app.comments.page(viewer, video.id, status="published", limit=10, cursor=None)
     page = await app.videos.list_videos(viewer, ListQuery())
     assert page.items == []
 
