@@ -261,8 +261,7 @@ async def test_a_revoked_token_closes_its_socket_with_4401(
 # --- a small instance of its own: bounds, pings, shutdown ------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def small(database_url: str, redis_url: str) -> Iterator[RunningServer]:
+def _small_server(database_url: str, redis_url: str) -> RunningServer:
     env = base_env(
         database_url,
         redis_url,
@@ -271,7 +270,20 @@ def small(database_url: str, redis_url: str) -> Iterator[RunningServer]:
         WS_PING_INTERVAL_SECONDS="1",
         SHUTDOWN_TIMEOUT_SECONDS="60",
     )
-    running = RunningServer(env).start()
+    return RunningServer(env).start()
+
+
+@pytest.fixture(scope="module")
+def small(database_url: str, redis_url: str) -> Iterator[RunningServer]:
+    running = _small_server(database_url, redis_url)
+    yield running
+    running.kill()
+
+
+@pytest.fixture
+def doomed(database_url: str, redis_url: str) -> Iterator[RunningServer]:
+    """A small instance of the test's own, which it stops."""
+    running = _small_server(database_url, redis_url)
     yield running
     running.kill()
 
@@ -326,14 +338,14 @@ async def test_the_server_pings_idle_sockets(small: RunningServer) -> None:
 
 
 async def test_shutdown_closes_sockets_with_1001_and_their_viewers_leave(
-    small: RunningServer, client: httpx.AsyncClient
+    doomed: RunningServer, client: httpx.AsyncClient
 ) -> None:
     video = await create_video(client, await register(client))
-    live = await LiveClient.open(small.url, video["id"], viewer_id=viewer())
+    live = await LiveClient.open(doomed.url, video["id"], viewer_id=viewer())
     await live.until(lambda m: m["live_viewers"] == 1)
-    assert small.process is not None
-    os.kill(small.process.pid, signal.SIGTERM)
+    assert doomed.process is not None
+    os.kill(doomed.process.pid, signal.SIGTERM)
     assert await live.closed() == 1001
     # SHUTDOWN_TIMEOUT_SECONDS is 60: the open socket must not hold the drain for all of it
-    await asyncio.to_thread(small.process.wait, 30)
+    await asyncio.to_thread(doomed.process.wait, 30)
     assert (await _engagement(client, video["id"]))["live_viewers"] == 0  # asked of the other server
