@@ -181,8 +181,12 @@ class ViewBody(RequestBody):
 
 
 class PresenceBody(RequestBody):
-    viewer_id: ViewerId | None = Field(
-        None, description="required when anonymous; ignored when authenticated"
+    # Checked where the caller is known to be anonymous (services.engagement.viewer_key): a signed-in
+    # caller's viewer_id is ignored, whatever its form.
+    viewer_id: Any = Field(
+        None,
+        description="required when anonymous: a client-chosen id, 8-64 of [A-Za-z0-9_-] (422 otherwise); "
+        "ignored when authenticated, whatever its form",
     )
 
 
@@ -222,7 +226,7 @@ class ReplyListQuery(Query):
 
 
 class PresenceQuery(Query):
-    viewer_id: ViewerId | None = None
+    viewer_id: str | None = Field(None, description="as in the body: checked only when anonymous")
 
 
 class LiveQuery(Query):
