@@ -340,7 +340,8 @@ class Bench:
         subprocess.run([str(ROOT / ".venv/bin/halo"), "migrate"], env=env, check=True, capture_output=True)
         started = time.monotonic()
         subprocess.run(
-            [str(ROOT / ".venv/bin/halo"), "seed", "--users", str(USERS), "--videos", str(VIDEOS)],
+            # --force: ENV=production (as served), and this is the throwaway database made above
+            [str(ROOT / ".venv/bin/halo"), "seed", "--force", "--users", str(USERS), "--videos", str(VIDEOS)],
             env=env,
             check=True,
             stdout=subprocess.DEVNULL,
