@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -9,8 +10,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from halo.api import etags
 from halo.http.conditional import entity_tag, none_match
 from halo.http.links import next_page_link
+from halo.repositories.videos import VideoRow
+from halo.services.engagement import Engagement, VideoView
 
 TAG = entity_tag("video", 7, datetime(2026, 1, 2, tzinfo=UTC))
 OPAQUE = TAG[2:]
@@ -76,3 +80,26 @@ def test_the_next_link_adds_a_cursor_to_the_first_page() -> None:
     request = _request("/api/v1/videos/3/comments", [("limit", "1"), ("q", "")])
     link = next_page_link(request, "abc")  # type: ignore[arg-type]
     assert link == '</api/v1/videos/3/comments?limit=1&q=&cursor=abc>; rel="next"'
+
+
+def test_a_video_tag_names_everything_a_video_view_holds() -> None:
+    """A new field of VideoView (more of the caller's own state) must join the tag in api/etags.py."""
+    assert tuple(field.name for field in dataclasses.fields(VideoView)) == etags.VIDEO_VIEW_FIELDS
+
+
+def test_a_video_tag_follows_counters_change_time_and_the_callers_state() -> None:
+    changed = datetime(2026, 1, 2, tzinfo=UTC)
+    row = VideoRow(1, 2, "t", None, None, None, False, False, 5, 0, 1, 0, 3, changed, changed)
+    view = VideoView(row, Engagement(5, 1, 0, 0), liked=None)
+    tags = {
+        etags.video(view),
+        etags.video(VideoView(row, Engagement(5, 2, 0, 0), liked=None)),
+        etags.video(VideoView(row, Engagement(5, 1, 0, 0), liked=False)),
+        etags.video(VideoView(row, Engagement(5, 1, 0, 0), liked=True)),
+        etags.video(VideoView(row, None, liked=None)),
+        etags.video(
+            VideoView(dataclasses.replace(row, updated_at=datetime(2026, 1, 3, tzinfo=UTC)), view.engagement)
+        ),
+    }
+    assert len(tags) == 6
+    assert etags.video(view) == etags.video(VideoView(row, Engagement(5, 1, 0, 0), liked=None))
