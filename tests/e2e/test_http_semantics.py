@@ -372,6 +372,20 @@ async def test_rate_limit_fields_in_the_ietf_form_beside_the_old_ones(client: ht
     assert {"ratelimit-policy", "ratelimit", "ratelimit-limit", "ratelimit-remaining"} <= exposed
 
 
+async def test_browsers_may_send_an_idempotency_key_and_if_none_match(client: httpx.AsyncClient) -> None:
+    preflight = await client.options(
+        VIDEOS,
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, idempotency-key, if-none-match",
+        },
+    )
+    assert preflight.status_code == 204
+    allowed = {name.strip().lower() for name in preflight.headers["access-control-allow-headers"].split(",")}
+    assert {"idempotency-key", "if-none-match"} <= allowed
+
+
 async def test_a_generated_request_id_is_a_canonical_uuid(client: httpx.AsyncClient) -> None:
     for headers in ({}, {"X-Request-ID": "not valid!"}):
         response = await client.get(VIDEOS, headers=headers)

@@ -24,7 +24,7 @@ EXPOSED_HEADERS = (
     "X-Engagement",
 )
 ALLOWED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-ALLOWED_HEADERS = ("Authorization", "Content-Type", "X-Request-ID")
+ALLOWED_HEADERS = ("Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key", "If-None-Match")
 MAX_AGE_SECONDS = 600
 
 
