@@ -306,6 +306,8 @@ def _extend(app: Sanic, settings: Settings) -> None:
         },
     )
     docs_api.install(app)
+    if settings.cors_origins:
+        cors.keep_hot_routes_lean(app)
 
 
 def _subscribe(events: EventBus, signals: LiveSignals, services: Services) -> None:
@@ -371,7 +373,7 @@ def _install_middleware(
         compression.gzip_response,
         draining.close_connection_when_draining,
         headers.caching_and_security_headers,
-        *([cors.vary_on_origin] if settings.cors_origins else []),
+        *([cors.headers] if settings.cors_origins else []),
         rate_limit.headers,
         RateLimitFields(settings.rate_limit_rps, settings.rate_limit_burst),
         request_id.echo_request_id,

@@ -18,7 +18,7 @@ blueprint = Blueprint("root")
 _BODY = {"service": "halo", "version": __version__, "docs": "/docs", "openapi": "/openapi.json"}
 
 
-@blueprint.get("/api/v1")
+@blueprint.get("/api/v1", ctx_lean_cors=True)  # hot: CORS without a hook of its own
 @openapi.definition(
     operation="get_api_root",
     summary="Service name, version and documentation links",

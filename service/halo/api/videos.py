@@ -117,7 +117,7 @@ async def create_video(request: Request, body: VideoCreate) -> HTTPResponse:
     return _video_response(view, status=201)
 
 
-@blueprint.get("/<video_id:int>")
+@blueprint.get("/<video_id:int>", ctx_lean_cors=True)  # hot: CORS without a hook of its own
 @openapi.definition(
     operation="get_video",
     summary="A video with its engagement",
