@@ -4,8 +4,12 @@ page, the IETF rate-limit fields, and the conformance details beside them."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -194,6 +198,45 @@ def test_with_the_key_store_down_a_keyed_request_is_refused_and_not_processed(
         running.terminate()
 
 
+async def test_a_request_that_fails_frees_its_key(client: httpx.AsyncClient) -> None:
+    """A refused create (403: adult content from a non-adult) changes nothing and keeps no answer."""
+    owner = await register(client)
+    headers, body = {**owner.auth, **_key()}, _video_body(is_adult_content=True)
+    for _ in range(2):
+        refused = await client.post(VIDEOS, json=body, headers=headers)
+        assert_envelope(refused, 403, "forbidden")
+        assert "idempotent-replayed" not in refused.headers
+    assert await _videos_of(client, owner) == []
+
+
+async def test_the_embedded_default_keeps_keys_in_process(tmp_path: Path) -> None:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "WORKERS", "JWT_SECRET")
+    }
+    env.update(ENV="development", HOST="127.0.0.1", BCRYPT_ROUNDS="4")
+    migrated = subprocess.run(
+        [sys.executable, "-m", "halo", "migrate"], env=env, cwd=tmp_path, capture_output=True
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    embedded = RunningServer(env, cwd=tmp_path).start()
+    try:
+        async with httpx.AsyncClient(base_url=embedded.url, timeout=30) as http:
+            owner = await register(http)
+            headers, body = {**owner.auth, **_key()}, _video_body()
+            responses = await asyncio.gather(
+                *(http.post(VIDEOS, json=body, headers=headers) for _ in range(10))
+            )
+            assert {response.status_code for response in responses} <= {201, 409}
+            replayed = await http.post(VIDEOS, json=body, headers=headers)
+            assert replayed.headers["idempotent-replayed"] == "true"
+            assert [video["id"] for video in await _videos_of(http, owner)] == [replayed.json()["id"]]
+            assert_envelope(
+                await http.post(VIDEOS, json=_video_body(), headers=headers), 422, "idempotency_key_reused"
+            )
+    finally:
+        embedded.terminate()
+
+
 # --- ETag and If-None-Match --------------------------------------------------------
 
 
@@ -210,6 +253,17 @@ async def test_a_video_has_a_tag_and_a_matching_request_gets_304(client: httpx.A
     assert again.headers["etag"] == tag
     assert again.headers["cache-control"] == "private"
     assert "authorization" in again.headers["vary"].lower()
+
+
+async def test_ten_conditional_reads_at_once_are_all_304(client: httpx.AsyncClient) -> None:
+    owner = await register(client)
+    video = await create_video(client, owner)
+    path = f"{VIDEOS}/{video['id']}"
+    tag = (await client.get(path, headers=owner.auth)).headers["etag"]
+    responses = await asyncio.gather(
+        *(client.get(path, headers={**owner.auth, "If-None-Match": tag}) for _ in range(10))
+    )
+    assert [(r.status_code, r.content, r.headers["etag"]) for r in responses] == [(304, b"", tag)] * 10
 
 
 async def test_the_tag_changes_with_a_like_and_a_change(client: httpx.AsyncClient) -> None:
