@@ -182,6 +182,7 @@ async def test_openapi_document_and_docs_page(client: httpx.AsyncClient) -> None
         "user_id",
         "is_live",
         "q",
+        "ids",
     }
     assert listing["security"] == [{}, {"bearerAuth": []}]
     docs = await client.get("/docs")

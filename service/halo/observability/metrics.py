@@ -149,6 +149,11 @@ class Metrics:
             multiprocess_mode="max",
             registry=registry,
         )
+        # every label value exported from the start (at zero), as the fixed sets they are
+        for event in ("held", "approved"):
+            self.comments_moderated.labels(event)
+        for outcome in ("built", "skipped", "failed"):
+            self.trending_refreshes.labels(outcome)
         self.build_info = Gauge(
             "halo_build_info",
             "The running build; always 1.",
