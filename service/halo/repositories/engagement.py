@@ -156,14 +156,14 @@ class EngagementRepository:
         PostgreSQL (one per user on SQLite)."""
         if not pairs:
             return set()
-        if self._sql.is_postgres:
-            rows = await self._sql.fetch(
+        if self._sql.is_postgres:  # asyncpg's records as they come: this read is on every authenticated page
+            records = await self._sql.fetch_records(
                 "SELECT user_id, video_id FROM likes WHERE (user_id, video_id) IN "
                 "(SELECT * FROM unnest($1::bigint[], $2::bigint[]))",
                 [user for user, _ in pairs],
                 [video for _, video in pairs],
             )
-            return {(int(row["user_id"]), int(row["video_id"])) for row in rows}
+            return {(record[0], record[1]) for record in records}
         by_user: dict[int, list[int]] = {}
         for user, video in pairs:
             by_user.setdefault(user, []).append(video)
