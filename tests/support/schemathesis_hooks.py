@@ -6,6 +6,7 @@ state; schema-violating cases are left alone.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import schemathesis
@@ -32,9 +33,19 @@ def map_case(ctx: Any, case: Any) -> Any:
     # A reply's parent must be a published top-level comment of the video: only the server knows which.
     if isinstance(body, dict) and "parent_id" in body and case.operation.path.endswith("/comments"):
         case.body = body = {k: v for k, v in body.items() if k != "parent_id"}
-    # An anonymous view's viewer_id has the presence id's form (any form is accepted when authenticated).
-    if isinstance(body, dict) and "viewer_id" in body and case.operation.path.endswith("/views"):
+    # An anonymous viewer_id has the presence id's form (any form is accepted when authenticated).
+    if (
+        isinstance(body, dict)
+        and "viewer_id" in body
+        and case.operation.path.endswith(("/views", "/presence"))
+    ):
         case.body = body = {**body, "viewer_id": "fuzzing-viewer"}
+    if case.query and "viewer_id" in case.query and case.operation.path.endswith("/presence"):
+        case.query = {**case.query, "viewer_id": "fuzzing-viewer"}
+    # An Idempotency-Key names one request: a key generated again for another body is a 422 by contract.
+    if case.headers and "Idempotency-Key" in case.headers:
+        key = f"{case.headers['Idempotency-Key']}-{uuid.uuid4()}"
+        case.headers = {**case.headers, "Idempotency-Key": key[-255:]}
     # JSON Schema counts characters; the contract counts UTF-8 bytes of a password (8 to 72).
     if (
         isinstance(body, dict)

@@ -126,7 +126,8 @@ async def logout(request: Request) -> HTTPResponse:
     operation="get_profile",
     summary="The caller's profile",
     tag="auth",
-    response=docs.responses({200: UserEnvelope}, 401),
+    parameter=docs.if_none_match(),
+    response=docs.responses({200: UserEnvelope, 304: None}, 401),
 )
 @authenticated
 async def profile(request: Request) -> HTTPResponse:

@@ -43,8 +43,8 @@ def comment_json(comment: CommentRow) -> dict[str, Any]:
     operation="list_replies",
     summary="A comment's published replies, oldest first",
     tag="comments",
-    parameter=[docs.path_id("comment_id"), *docs.query(ReplyListQuery)],
-    response=docs.responses({200: CommentPage}, 400, 401, 404),
+    parameter=[docs.path_id("comment_id"), *docs.query(ReplyListQuery), docs.if_none_match()],
+    response=docs.responses({200: CommentPage, 304: None}, 400, 401, 404),
 )
 @optional_authentication
 async def list_replies(request: Request, comment_id: int) -> HTTPResponse:

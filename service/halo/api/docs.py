@@ -184,19 +184,42 @@ def path_id(name: str) -> Parameter:
     )
 
 
+def if_none_match() -> Parameter:
+    """`If-None-Match` on a GET whose 200 carries an `ETag`."""
+    return Parameter(
+        "If-None-Match",
+        JsonSchema({"type": "string"}),
+        "header",
+        description="tags from earlier `ETag`s (or `*`): a match by weak comparison is a 304 without a body",
+    )
+
+
+def idempotency_key() -> Parameter:
+    """`Idempotency-Key` on a create route."""
+    return Parameter(
+        "Idempotency-Key",
+        JsonSchema({"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"}),
+        "header",
+        description="1-255 printable ASCII characters: a repeat from the same caller with the same body "
+        "within 24 hours gets the first answer again (`Idempotent-Replayed: true`); another body is a 422 "
+        "`idempotency_key_reused`, a repeat while the first is in progress a 409",
+    )
+
+
 _DESCRIPTIONS = {
     101: "Switching Protocols: the WebSocket is open",
     200: "OK",
     201: "Created",
     202: "Accepted",
     204: "No Content",
+    304: "Not Modified: `If-None-Match` matched the current `ETag` (sent again, no body)",
     400: "Malformed request (bad JSON, content type, query parameter or cursor)",
     401: "Missing, malformed, expired, revoked or tampered token; wrong credentials",
     403: "Authenticated but not allowed",
     404: "No such resource (or not visible to the caller)",
-    409: "Email or username already taken",
+    409: "Email or username already taken; a request with the same Idempotency-Key still in progress",
     413: "Body over MAX_BODY_BYTES",
-    422: "A field breaks a rule",
+    422: "A field breaks a rule; `idempotency_key_reused`: an Idempotency-Key already used with another body",
     426: "Not a WebSocket upgrade (`Upgrade: websocket` required)",
     429: "Rate limited (see Retry-After)",
     503: "A dependency the request needs is down",

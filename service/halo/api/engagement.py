@@ -42,8 +42,8 @@ def _service(request: Request) -> EngagementService:
     operation="get_engagement",
     summary="Engagement counts of a video",
     tag="engagement",
-    parameter=docs.path_id("video_id"),
-    response=docs.responses({200: EngagementOut}, 401, 404, notes=DEGRADED_DOC),
+    parameter=[docs.path_id("video_id"), docs.if_none_match()],
+    response=docs.responses({200: EngagementOut, 304: None}, 401, 404, notes=DEGRADED_DOC),
 )
 @optional_authentication
 async def get_engagement(request: Request, video_id: int) -> HTTPResponse:
@@ -120,8 +120,8 @@ async def unlike(request: Request, video_id: int) -> HTTPResponse:
     description="Published ones; `status=held` lists the comments awaiting approval "
     "(the video's owner only).",
     tag="engagement",
-    parameter=[docs.path_id("video_id"), *docs.query(CommentListQuery)],
-    response=docs.responses({200: CommentPage}, 400, 401, 403, 404),
+    parameter=[docs.path_id("video_id"), *docs.query(CommentListQuery), docs.if_none_match()],
+    response=docs.responses({200: CommentPage, 304: None}, 400, 401, 403, 404),
 )
 @optional_authentication
 async def list_comments(request: Request, video_id: int) -> HTTPResponse:
@@ -145,9 +145,9 @@ async def list_comments(request: Request, video_id: int) -> HTTPResponse:
     description="Held for approval when the video's `comments_policy` is `approval` and the caller is not "
     "its owner; 403 when it is `closed`.",
     tag="engagement",
-    parameter=docs.path_id("video_id"),
+    parameter=[docs.path_id("video_id"), docs.idempotency_key()],
     body=docs.body(CommentCreate),
-    response=docs.responses({201: CommentOut}, 400, 401, 403, 404, 422),
+    response=docs.responses({201: CommentOut}, 400, 401, 403, 404, 409, 422, 503),
 )
 @authenticated
 @json_body(CommentCreate)

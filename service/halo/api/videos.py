@@ -73,8 +73,8 @@ def _video_response(view: VideoView, status: int = 200) -> HTTPResponse:
     "stays on its ranking, 400 once that is gone). `ids` alone is a batch read: the videos in the "
     "order asked, those missing or hidden left out, `next_cursor` null.",
     tag="videos",
-    parameter=docs.query(VideoListQuery),
-    response=docs.responses({200: VideoPage}, 400, 401, notes=DEGRADED_DOC),
+    parameter=[*docs.query(VideoListQuery), docs.if_none_match()],
+    response=docs.responses({200: VideoPage, 304: None}, 400, 401, notes=DEGRADED_DOC),
 )
 @optional_authentication
 async def list_videos(request: Request) -> HTTPResponse:
@@ -106,8 +106,9 @@ async def list_videos(request: Request) -> HTTPResponse:
     operation="create_video",
     summary="Publish a video",
     tag="videos",
+    parameter=docs.idempotency_key(),
     body=docs.body(VideoCreate),
-    response=docs.responses({201: VideoOut}, 400, 401, 403, 422),
+    response=docs.responses({201: VideoOut}, 400, 401, 403, 409, 422, 503),
 )
 @authenticated
 @json_body(VideoCreate)
@@ -122,8 +123,8 @@ async def create_video(request: Request, body: VideoCreate) -> HTTPResponse:
     operation="get_video",
     summary="A video with its engagement",
     tag="videos",
-    parameter=docs.path_id("video_id"),
-    response=docs.responses({200: VideoOut}, 401, 404, notes=DEGRADED_DOC),
+    parameter=[docs.path_id("video_id"), docs.if_none_match()],
+    response=docs.responses({200: VideoOut, 304: None}, 401, 404, notes=DEGRADED_DOC),
 )
 @optional_authentication
 async def get_video(request: Request, video_id: int) -> HTTPResponse:
