@@ -135,5 +135,6 @@ def test_prometheus_scrapes_the_service_and_reads_a_request_metric_back(
         "halo.availability",
         "halo.dependencies",
         "halo.engagement",
+        "halo.live",
     }
     assert all(rule["health"] in ("ok", "unknown") for group in groups for rule in group["rules"])
