@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c 'import hashlib,sys; print(hashlib.sha1(open("pyproject.toml","rb").read()).hexdigest()[:12])' 2>/dev/null)
 
 .DEFAULT_GOAL := help
-.PHONY: help install tools run migrate test scale-test lint format unit integration e2e deploy-check bench clean
+.PHONY: help install tools run migrate test scale-test lint format unit integration e2e deploy-check bench bench-round clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -110,6 +110,10 @@ lock: ## regenerate requirements.lock (the image's pinned, hashed dependencies) 
 bench: $(STAMP) ## load benchmark beside its references into bench/RESULTS.md (~15 min; needs wrk, h2load)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	cd bench && ../$(BIN)/python run.py
+
+bench-round: $(STAMP) ## this round's changes in one run (start vs now, fast path, ETag, lists, register flood) into bench/ROUND.md (~12 min; BENCH_QUICK=1 ~5 min)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	cd bench && ../$(BIN)/python round.py
 
 unit: $(STAMP) ## unit tests only (no services needed)
 	$(BIN)/pytest tests/unit
