@@ -100,7 +100,8 @@ def main() -> None:
         "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="halo-bench-etag-"),
     }
     subprocess.run([HALO, "migrate"], env=env, check=True, capture_output=True)
-    server = subprocess.Popen([HALO, "serve"], env=env, start_new_session=True, stdout=subprocess.DEVNULL)
+    log = tempfile.NamedTemporaryFile(prefix="halo-bench-etag-", suffix=".log", delete=False)  # noqa: SIM115
+    server = subprocess.Popen([HALO, "serve"], env=env, start_new_session=True, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -142,6 +143,9 @@ def main() -> None:
                 f"  {caller}: tag + If-None-Match check {cost:.2f} us = {cost * rate / 1e6:.2%} of a 200's "
                 f"{1e6 / rate:.0f} us; 304 vs 200: {figures[f'{caller} 304'] / rate - 1:+.1%}"
             )
+    except Exception:
+        print(f"server log: {log.name}", file=sys.stderr)
+        raise
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
