@@ -229,15 +229,22 @@ class PresenceQuery(Query):
     viewer_id: str | None = Field(None, description="as in the body: checked only when anonymous")
 
 
+# A token in the query: both forms together stay within the 8 KiB request line (a JWT is ~300 characters);
+# documented in a JWT's characters, so what the document allows fits (other text is a 401: a bad token).
+QueryToken = Annotated[
+    str, StringConstraints(max_length=2048), Field(json_schema_extra={"pattern": "^[A-Za-z0-9._~+/=-]*$"})
+]
+
+
 class LiveQuery(Query):
     viewer_id: ViewerId | None = Field(
         None, description="Who this socket counts as when anonymous (a new viewer of its own when absent)."
     )
-    access_token: Annotated[str, StringConstraints(max_length=4096)] | None = Field(
+    access_token: QueryToken | None = Field(
         None, description="The bearer token, for clients that cannot send `Authorization` (browsers)."
     )
-    token: Annotated[str, StringConstraints(max_length=4096)] | None = Field(
-        None, description="The same as `access_token`; prefer the subprotocols `[\"bearer\", token]`."
+    token: QueryToken | None = Field(
+        None, description='The same as `access_token`; prefer the subprotocols `["bearer", token]`.'
     )
 
 
