@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     trending_refresh_seconds: float = Field(60.0, ge=1, le=3600)
     video_cache_size: int = Field(20_000, ge=0, le=10_000_000)
     # Short: a lost change notice (an adult flag, a deletion) is served stale at most this long.
-    video_cache_ttl_seconds: float = Field(5.0, gt=0, le=3600)
+    video_cache_ttl_seconds: float = Field(60.0, gt=0, le=3600)
     view_flush_interval_seconds: float = Field(5.0, gt=0, le=3600)
 
     ws_max_connections: int = Field(10_000, ge=1, le=1_000_000)

@@ -194,3 +194,15 @@ async def test_reads_asked_for_at_once_go_to_redis_together(
 
     assert len(calls) == 1, calls
     assert all(results[n][video].live_viewers == 0 for n, video in enumerate(videos))
+
+
+async def test_a_change_mark_is_read_with_the_video_and_the_latest_wins(store: EngagementStore) -> None:
+    video, other = new_id(), new_id()
+    assert (await store.read([video]))[video].changed_ms is None
+    await store.mark_changed(video, 2_000, ttl_seconds=60)
+    await store.mark_changed(video, 1_000, ttl_seconds=60)  # late, older
+    snapshots = await store.read([video, other])
+    assert snapshots[video].changed_ms == 2_000
+    assert snapshots[other].changed_ms is None
+    await store.mark_changed(video, 3_000, ttl_seconds=60)
+    assert (await store.read([video]))[video].changed_ms == 3_000

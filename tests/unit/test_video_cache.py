@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime
 
 from halo.repositories.videos import VideoRow
@@ -106,13 +107,29 @@ def test_size_zero_disables_the_cache() -> None:
     assert cache.get(1) is None and not cache.enabled
 
 
-def test_the_default_ttl_bounds_a_missed_notice_to_a_few_seconds() -> None:
-    from halo.config import Settings
-
-    ttl = Settings(env="development").video_cache_ttl_seconds
-    assert ttl <= 5
+def test_a_row_older_than_max_age_is_read_again_and_replaced() -> None:
     clock = Clock()
-    cache = VideoCache(size=10, ttl_seconds=ttl, clock=clock)
-    cache.put(row(1))  # then its notice (an adult flag set on another worker) is lost
-    clock.now += ttl
-    assert cache.get(1) is None  # the next read goes to PostgreSQL and sees the flag
+    cache = VideoCache(size=10, ttl_seconds=60, clock=clock)
+    cache.put(row(1))
+    clock.now += 4
+    assert cache.get(1, max_age=5) is not None
+    assert cache.age(1) == 4
+    clock.now += 1
+    assert cache.get(1, max_age=5) is None  # too old for this caller
+    assert cache.get(1) is not None  # still there for one that accepts any age below the TTL
+    assert cache.get(1, max_age=0) is None  # "read it again", whatever the clock
+
+
+async def test_a_load_with_max_age_fetches_and_caches_the_new_row() -> None:
+    clock = Clock()
+    cache = VideoCache(size=10, ttl_seconds=60, clock=clock)
+    cache.put(row(1))
+    fetched = []
+
+    async def fetch(video_id: int) -> VideoRow:
+        fetched.append(video_id)
+        return dataclasses.replace(row(video_id), title="new")
+
+    assert (await cache.load(1, fetch, max_age=0)).title == "new"  # type: ignore[union-attr]
+    assert (await cache.load(1, fetch)).title == "new"  # type: ignore[union-attr]
+    assert fetched == [1]

@@ -41,6 +41,7 @@ class MemoryEngagementStore:
         self._counters: OrderedDict[int, Counters] = OrderedDict()
         self._presence: dict[int, dict[str, float]] = {}
         self._gone: dict[int, float] = {}
+        self._changed: dict[int, tuple[int, float]] = {}  # video -> (changed at ms, remembered until)
         self._pending: dict[int, int] = {}
         self._pending_since: float | None = None
         self._batches: dict[int, dict[int, int]] = {}
@@ -77,6 +78,23 @@ class MemoryEngagementStore:
         )
         return ViewTally(self._pending.get(video_id, 0), batches)
 
+    def _changed_ms(self, video_id: int, now: float) -> int | None:
+        entry = self._changed.get(video_id)
+        if entry is None:
+            return None
+        if entry[1] <= now:
+            del self._changed[video_id]
+            return None
+        return entry[0]
+
+    async def mark_changed(self, video_id: int, changed_ms: int, ttl_seconds: int) -> None:
+        now = self._now()
+        if (self._changed_ms(video_id, now) or 0) < changed_ms:
+            self._changed[video_id] = (changed_ms, now + ttl_seconds)
+        if len(self._changed) > 100_000:  # bounded: the oldest marks go first
+            for stale in list(self._changed)[:10_000]:
+                del self._changed[stale]
+
     def _is_gone(self, video_id: int) -> bool:
         deleted_at = self._gone.get(video_id)
         if deleted_at is None:
@@ -94,6 +112,7 @@ class MemoryEngagementStore:
                 self._tally(video_id),
                 self._live(video_id, now),
                 self._is_gone(video_id),
+                self._changed_ms(video_id, now),
             )
             for video_id in video_ids
         }

@@ -56,6 +56,10 @@ def counters_key(video_id: int) -> str:
     return f"halo:{{v:{video_id}}}:c"
 
 
+def changed_key(video_id: int) -> str:
+    return f"halo:{{v:{video_id}}}:m"
+
+
 def presence_key(video_id: int) -> str:
     return f"halo:{{v:{video_id}}}:p"
 
@@ -75,22 +79,23 @@ READ_VIDEO = (
     + """
 local c = redis.call('HMGET', KEYS[1], 'l', 'c', 'v', 'e')
 local live = redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf')
-return {c[1], c[2], c[3], c[4], live, redis.call('EXISTS', KEYS[3])}
+return {c[1], c[2], c[3], c[4], live, redis.call('EXISTS', KEYS[3]), redis.call('GET', KEYS[4])}
 """
 )
 
 # One call for everything about N videos (single Redis; a cluster uses READ_VIDEO + READ_VIEWS per slot).
-# KEYS: pending, batches, then counters, presence, gone of each video; ARGV: video ids
+# KEYS: pending, batches, then counters, presence, gone, changed of each video; ARGV: video ids
 # -> {{video fields as READ_VIDEO, ...}, pending values, {seq, values, ...}}
 READ_ALL = (
     _NOW_MS
     + f"""
 local videos = {{}}
 for i = 1, #ARGV do
-  local base = 2 + (i - 1) * 3
+  local base = 2 + (i - 1) * 4
   local c = redis.call('HMGET', KEYS[base + 1], 'l', 'c', 'v', 'e')
   local live = redis.call('ZCOUNT', KEYS[base + 2], '(' .. now, '+inf')
-  videos[i] = {{c[1], c[2], c[3], c[4], live, redis.call('EXISTS', KEYS[base + 3])}}
+  local gone = redis.call('EXISTS', KEYS[base + 3])
+  videos[i] = {{c[1], c[2], c[3], c[4], live, gone, redis.call('GET', KEYS[base + 4])}}
 end
 local pending = redis.call('HMGET', KEYS[1], unpack(ARGV))
 local batches = {{}}
@@ -294,8 +299,17 @@ if not value then return nil end
 return {{n, value}}
 """
 
+# KEYS: changed; ARGV: changed at (ms), ttl -> 1 when it is now the latest mark
+MARK_CHANGED = """
+local current = redis.call('GET', KEYS[1])
+if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
 SCRIPTS = {
     "read_video": READ_VIDEO,
+    "mark_changed": MARK_CHANGED,
     "read_all": READ_ALL,
     "read_views": READ_VIEWS,
     "fill": FILL_COUNTERS,
@@ -311,6 +325,11 @@ SCRIPTS = {
     "read_ranking": READ_RANKING,
 }
 SHAS = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in SCRIPTS.items()}  # noqa: S324
+
+
+def _video_keys(video_id: int) -> list[str]:
+    """What a read looks at for one video, in READ_VIDEO's order (one cluster slot)."""
+    return [counters_key(video_id), presence_key(video_id), gone_key(video_id), changed_key(video_id)]
 
 
 def _int(value: Any) -> int:
@@ -395,24 +414,28 @@ class RedisEngagementStore:
         else:
             keys = [PENDING, BATCHES]
             for video_id in video_ids:
-                keys += (counters_key(video_id), presence_key(video_id), gone_key(video_id))
+                keys += _video_keys(video_id)
             raw_videos, pending, batches = await self._eval("read_all", keys, video_ids, write=False)
         snapshots = {}
         for index, video_id in enumerate(video_ids):
-            likes, comments, version, entry_epoch, live, gone = raw_videos[index]
+            likes, comments, version, entry_epoch, live, gone, changed = raw_videos[index]
             counters = None
             if version is not None and epoch and entry_epoch is not None and entry_epoch.decode() == epoch:
                 counters = Counters(int(likes), int(comments), int(version))
             mine = [value for i in range(0, len(batches), 2) for value in (batches[i], batches[i + 1][index])]
-            snapshots[video_id] = Snapshot(counters, _tally(pending[index], mine), int(live), bool(gone))
+            snapshots[video_id] = Snapshot(
+                counters,
+                _tally(pending[index], mine),
+                int(live),
+                bool(gone),
+                int(changed) if changed is not None else None,
+            )
         return snapshots
 
     async def _read_by_slot(self, video_ids: Sequence[int]) -> tuple[list[Any], list[Any], list[Any]]:
         async with self._link.client.pipeline(transaction=False) as pipe:
             for video_id in video_ids:
-                self._call(
-                    pipe, "read_video", [counters_key(video_id), presence_key(video_id), gone_key(video_id)]
-                )
+                self._call(pipe, "read_video", _video_keys(video_id))
             self._call(pipe, "read_views", [PENDING, BATCHES], video_ids)
             results = await pipe.execute()
         pending, batches = results[-1]
@@ -483,6 +506,9 @@ class RedisEngagementStore:
         if live < 0:
             raise VideoGone(video_id)
         return int(live)
+
+    async def mark_changed(self, video_id: int, changed_ms: int, ttl_seconds: int) -> None:
+        await self._eval("mark_changed", [changed_key(video_id)], [changed_ms, ttl_seconds], write=True)
 
     async def forget(self, video_id: int) -> None:
         async def op() -> None:

@@ -60,6 +60,7 @@ class Snapshot:
     views: ViewTally
     live_viewers: int
     gone: bool = False  # the video was deleted (its tombstone is there)
+    changed_ms: int | None = None  # when its metadata last changed (ms since the epoch), while remembered
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,10 @@ class EngagementStore(Protocol):
 
     async def forget(self, video_id: int) -> None:
         """Drop everything about a deleted video and refuse later writes to it."""
+
+    async def mark_changed(self, video_id: int, changed_ms: int, ttl_seconds: int) -> None:
+        """Remember for `ttl_seconds` that the video's metadata changed at `changed_ms` (the latest
+        of the marks wins): every worker's read sees it, even one that missed the change notice."""
 
     async def claim_views(self, floor_seq: int) -> list[ViewBatch]:
         """Atomically move pending views into a new batch numbered above `floor_seq`;

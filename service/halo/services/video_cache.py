@@ -35,22 +35,39 @@ class VideoCache:
     def enabled(self) -> bool:
         return self._size > 0
 
-    def get(self, video_id: int) -> VideoRow | None:
+    @property
+    def ttl_seconds(self) -> float:
+        return self._ttl
+
+    def get(self, video_id: int, max_age: float | None = None) -> VideoRow | None:
+        """The cached row; None when there is none, or when it was cached `max_age` seconds ago or more."""
         entry = self._entries.get(video_id)
         if entry is None:
             return None
         row, expires = entry
-        if expires <= self._clock():
+        now = self._clock()
+        if expires <= now:
             del self._entries[video_id]
             return None
+        if max_age is not None and now - (expires - self._ttl) >= max_age:
+            return None  # left in place: the load that follows replaces it
         self._entries.move_to_end(video_id)
         return row
 
+    def age(self, video_id: int) -> float | None:
+        """Seconds since the row was cached (None when it is not)."""
+        entry = self._entries.get(video_id)
+        return None if entry is None else self._clock() - (entry[1] - self._ttl)
+
     async def load(
-        self, video_id: int, fetch: Callable[[int], Awaitable[VideoRow | None]]
+        self,
+        video_id: int,
+        fetch: Callable[[int], Awaitable[VideoRow | None]],
+        max_age: float | None = None,
     ) -> VideoRow | None:
-        """The cached row, or one fetch shared by every concurrent caller, then cached."""
-        row = self.get(video_id)
+        """The cached row (no older than `max_age`), or one fetch shared by every concurrent
+        caller, then cached."""
+        row = self.get(video_id, max_age)
         if row is not None or not self.enabled:
             return row if row is not None else await fetch(video_id)
         pending = self._loading.get(video_id)

@@ -4,13 +4,15 @@ in step across workers and replicas by change notices. Visibility comes first ev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from halo.engagement.store import EngagementStore
+from halo.engagement.store import EngagementStore, Snapshot
 from halo.redis.event_bus import EventBus
 from halo.redis.link import StoreUnavailable
 from halo.repositories.videos import ListFilters, Sort, VideoRepository, VideoRow
@@ -26,6 +28,9 @@ from halo.services.visibility import MAX_ID, can_see, not_found, valid_id, visib
 log = logging.getLogger("halo.videos")
 
 NOTICE_ROWS = 2000  # rows per flush notice: bounded messages
+# How old a cached row may be where no change mark can be read (Redis down: notices are lost too),
+# and for the visibility checks of writes, which read no mark: a changed adult flag holds within it.
+UNCHECKED_ROW_SECONDS = 5.0
 MAX_BATCH_IDS = 100
 BATCH_ID = re.compile(r"[1-9][0-9]{0,18}")
 NOT_WITH_IDS = ("cursor", "sort", "q", "user_id", "is_live")
@@ -78,8 +83,14 @@ class VideoService:
         """Notices may have been missed (a resubscription): forget every cached row."""
         self._cache.clear()
 
-    async def _changed(self, video_id: int) -> None:
+    async def _changed(self, video_id: int, row: VideoRow | None = None) -> None:
+        """Every worker's copy goes: at once by notice, and at its next read by the change mark in
+        the store, which a worker that missed the notice (pub/sub drops them) still reads."""
         self._cache.drop([video_id])
+        if row is not None:
+            ttl = int(self._cache.ttl_seconds) + 10  # outlives every copy cached before the change
+            with contextlib.suppress(StoreUnavailable):
+                await self._store.mark_changed(video_id, _ms(row.updated_at), ttl)
         await self._events.publish({"kind": "changed", "ids": [video_id]})
 
     async def views_flushed(self, rows: list[tuple[int, int, int]]) -> None:
@@ -153,8 +164,10 @@ class VideoService:
         """The video with its engagement whoever asks (None once deleted): callers apply `can_see`."""
         video = self._cache.get(video_id)
         cached = video is not None
-        if cached:  # the warm path: one Redis round trip
+        if video is not None:  # the warm path: one Redis round trip
             snapshots = await self._counters.read([video_id])
+            if _outdated(video, snapshots) or (snapshots is None and self._older_than_unchecked(video_id)):
+                video, cached = await self._load(video_id, max_age=0.0), False
         else:  # metadata and engagement fetched concurrently, then merged
             video, snapshots = await asyncio.gather(self._load(video_id), self._counters.read([video_id]))
         if video is None or (snapshots and snapshots[video_id].gone):
@@ -163,7 +176,7 @@ class VideoService:
 
     async def visible(self, viewer: Principal | None, video_id: int) -> VideoRow:
         """The video's row when `viewer` may see it, else 404."""
-        video = await self._load(valid_id(video_id))
+        video = await self._load(valid_id(video_id), max_age=UNCHECKED_ROW_SECONDS)
         if video is None or not can_see(video, viewer):
             raise not_found()
         return video
@@ -181,7 +194,7 @@ class VideoService:
         if changes.get("is_adult_content") and not principal.is_adult:
             raise Forbidden("only adult accounts may mark content as adult")
         video = await self._videos.update(video_id, changes)
-        await self._changed(video_id)
+        await self._changed(video_id, video)
         if video is None:
             raise not_found()
         views, _ = await self._counters.with_engagement([video], principal)
@@ -200,8 +213,12 @@ class VideoService:
 
     # --- helpers -----------------------------------------------------------------
 
-    async def _load(self, video_id: int) -> VideoRow | None:
-        return await self._cache.load(video_id, self._videos.get)
+    async def _load(self, video_id: int, max_age: float | None = None) -> VideoRow | None:
+        return await self._cache.load(video_id, self._videos.get, max_age)
+
+    def _older_than_unchecked(self, video_id: int) -> bool:
+        age = self._cache.age(video_id)
+        return age is not None and age > UNCHECKED_ROW_SECONDS
 
     async def _owned(self, principal: Principal, video_id: int) -> VideoRow:
         video = await self.visible(principal, video_id)  # visibility before ownership
@@ -244,3 +261,15 @@ def batch_ids(text: str, combined_with: list[str]) -> list[int]:
     if len(set(ids)) != len(ids):
         raise bad("must not repeat an id")
     return ids
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _outdated(row: VideoRow, snapshots: Mapping[int, Snapshot] | None) -> bool:
+    """The store holds a change mark newer than this copy of the row."""
+    if not snapshots:
+        return False
+    changed = snapshots[row.id].changed_ms
+    return changed is not None and changed > _ms(row.updated_at)

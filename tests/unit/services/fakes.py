@@ -69,6 +69,7 @@ class FakeVideoRepository:
         row = self.rows.get(video_id)
         if row is None:
             return None
+        changes = {"updated_at": row.updated_at + timedelta(milliseconds=1), **changes}
         row = self.rows[video_id] = dataclasses.replace(row, **changes)
         return row
 
