@@ -229,11 +229,9 @@ class PresenceQuery(Query):
     viewer_id: str | None = Field(None, description="as in the body: checked only when anonymous")
 
 
-# A token in the query: both forms together stay within the 8 KiB request line (a JWT is ~300 characters);
-# documented in a JWT's characters, so what the document allows fits (other text is a 401: a bad token).
-QueryToken = Annotated[
-    str, StringConstraints(max_length=2048), Field(json_schema_extra={"pattern": "^[A-Za-z0-9._~+/=-]*$"})
-]
+# A token in the query: a JWT's characters (other text is a bad query parameter, 400), at most 2048
+# (a JWT is ~300), so both forms together stay within the 8 KiB request line.
+QueryToken = Annotated[str, StringConstraints(max_length=2048, pattern=r"^[A-Za-z0-9._~+/=-]*$")]
 
 
 class LiveQuery(Query):
