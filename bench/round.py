@@ -6,8 +6,7 @@ Reuses bench/run.py's harness (a throwaway PostgreSQL database and redis-server,
   a. the round's start against now: HALO built at ROUND_BASE (default 871217a, in a throwaway git
      worktree with a venv of its own) beside today's HALO, on the same database and Redis, one
      worker each pinned to CPU 0 (wrk on CPU 1), in alternating back-to-back pairs with the floor
-     and hello references: warm detail anonymous and with a token, and `GET /api/v1`; beside them
-     today's code with the base's VIDEO_CACHE_TTL_SECONDS (60; today's default is 5);
+     and hello references: warm detail anonymous and with a token, and `GET /api/v1`;
   b. FAST_PATH=true against FAST_PATH=false (today's code): warm detail and `GET /api/v1`;
   c. conditional GET, if the service answers an ETag: warm detail of one video with the matching
      `If-None-Match` (304) against the same without it (200);
@@ -185,9 +184,6 @@ class Round(Bench):
         self.old_halo = self.build_base()
         new = self.halo(1, SERVER_CPUS, "halo-now")
         old = self.base_server()
-        # This round took VIDEO_CACHE_TTL_SECONDS' default from 60 to 5 s (86dab80): "warm" ids now
-        # expire between two visits. Today's code with the old default tells the code from the setting.
-        ttl60 = self.halo(1, SERVER_CPUS, "halo-now-ttl60", VIDEO_CACHE_TTL_SECONDS="60")
         hello = self.reference("hello.py", 1, SERVER_CPUS, "/hello")
         floor = self.reference("detail.py", 1, SERVER_CPUS, "/videos/1")
         try:
@@ -197,7 +193,7 @@ class Round(Bench):
                     f"{old.url}/api/v1/videos/{self.probe_ids[0]}",
                     headers={"Authorization": f"Bearer {self.token}"},
                 )
-            for server in (new, old, ttl60):
+            for server in (new, old):
                 fill_caches(server.url, 1, CLIENT_CPUS)
             fill_caches(floor.url, 1, CLIENT_CPUS, {"PATH_PREFIX": "/videos/"})
             token = {**HOT, "TOKEN": self.token}
@@ -205,10 +201,8 @@ class Round(Bench):
                 "floor": (floor.url, "detail.lua", {**HOT, "PATH_PREFIX": "/videos/"}),
                 "detail_now": (new.url, "detail.lua", HOT),
                 "detail_base": (old.url, "detail.lua", HOT),
-                "detail_now_ttl60": (ttl60.url, "detail.lua", HOT),
                 "detail_token_now": (new.url, "detail.lua", token),
                 "detail_token_base": (old.url, "detail.lua", token),
-                "detail_token_now_ttl60": (ttl60.url, "detail.lua", token),
                 "hello": (hello.url, "fixed.lua", {"PATH_FIXED": "/hello"}),
                 "api_root_now": (new.url, "fixed.lua", {"PATH_FIXED": "/api/v1"}),
                 "api_root_base": (old.url, "fixed.lua", {"PATH_FIXED": "/api/v1"}),
@@ -233,19 +227,16 @@ class Round(Bench):
                 "detail now/base": ratio(rows, "detail_now", "detail_base"),
                 "detail_token now/base": ratio(rows, "detail_token_now", "detail_token_base"),
                 "api_root now/base": ratio(rows, "api_root_now", "api_root_base"),
-                "detail now(ttl 60)/base": ratio(rows, "detail_now_ttl60", "detail_base"),
-                "detail_token now(ttl 60)/base": ratio(rows, "detail_token_now_ttl60", "detail_token_base"),
                 "detail now/floor": ratio(rows, "detail_now", "floor"),
                 "detail base/floor": ratio(rows, "detail_base", "floor"),
                 "detail_token now/floor": ratio(rows, "detail_token_now", "floor"),
                 "detail_token base/floor": ratio(rows, "detail_token_base", "floor"),
-                "detail now(ttl 60)/floor": ratio(rows, "detail_now_ttl60", "floor"),
                 "api_root now/hello": ratio(rows, "api_root_now", "hello"),
                 "api_root base/hello": ratio(rows, "api_root_base", "hello"),
             }
             return result
         finally:
-            for server in (old, ttl60, hello, floor):
+            for server in (old, hello, floor):
                 server.stop()
             self.now_server = new  # kept for b (FAST_PATH is on by default), c and d
 
@@ -485,9 +476,6 @@ def write_round_report(results: dict[str, Any], info: dict[str, str]) -> str:
                 f"base: `{a['base']}` (built in a throwaway worktree); now: `{a['now']}`"
                 + (" plus uncommitted changes under service/" if a.get("dirty") else "")
                 + f". The base answered today's token with {a['base_token_probe_status']}.",
-                "",
-                "`*_now_ttl60`: today's code with VIDEO_CACHE_TTL_SECONDS=60, the base's default (today's is 5 s "
-                "since 86dab80, so a warm id's row is fetched again once 5 s have passed since its last fetch).",
                 "",
             ]
         )
