@@ -77,10 +77,12 @@ def keep_hot_routes_lean(app: Sanic) -> None:
     """Take sanic-ext's CORS hook off the routes declared with `ctx_lean_cors=True` (`headers`
     does their CORS), once Sanic and sanic-ext have settled every route's middleware."""
 
-    @app.before_server_start(priority=SANIC_EXT_PRIORITY - 1)  # after sanic-ext's own finalize
     def lean(app: Sanic) -> None:
         for route in app.router.routes:
             if getattr(route.ctx, "lean_cors", False):
                 route.extra.response_middleware = deque(
                     m for m in route.extra.response_middleware if m.func.__module__ != _SANIC_EXT_CORS
                 )
+
+    # after sanic-ext's own before_server_start, which finalizes the routes' middleware again
+    app.register_listener(lean, "before_server_start", priority=SANIC_EXT_PRIORITY - 1)
