@@ -133,6 +133,25 @@ async def test_cors_preflight_and_exposed_headers(client: httpx.AsyncClient) -> 
     assert "access-control-allow-origin" not in stranger_preflight.headers
 
 
+async def test_cors_on_the_hot_routes_matches_every_other_route(client: httpx.AsyncClient) -> None:
+    """The detail and the API root do CORS without sanic-ext's hook: the same headers, once each."""
+    account = await register(client)
+    video = (await client.post("/api/v1/videos", json={"title": "cors"}, headers=account.auth)).json()
+    origin = {"Origin": "https://app.example"}
+    reference = await client.get("/health/live", headers=origin)
+    for path in ("/api/v1", f"/api/v1/videos/{video['id']}", "/api/v1/videos/999999999"):
+        response = await client.get(path, headers=origin)
+        assert response.headers.get_list("access-control-allow-origin") == ["https://app.example"], path
+        exposed = response.headers["access-control-expose-headers"]
+        assert set(exposed.lower().split(",")) == set(
+            reference.headers["access-control-expose-headers"].split(",")
+        )
+        assert "origin" in response.headers["vary"].lower(), path
+        stranger = await client.get(path, headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in stranger.headers
+        assert "Origin" in stranger.headers["vary"]
+
+
 async def test_rate_limit_headers_on_api_responses_but_not_probes(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/auth/profile")
     assert response.headers["ratelimit-limit"] == "2000"
