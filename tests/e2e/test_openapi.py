@@ -3,13 +3,13 @@ service serves documented (but the document itself and the /docs page with its a
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Any
 
 import httpx
 import pytest
 from openapi_spec_validator import validate
+from sanic import Sanic
 
 from halo.app import create_app
 from halo.config import Settings
@@ -45,7 +45,6 @@ def test_every_operation_id_is_unique(document: dict[str, Any]) -> None:
     assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
 
 
-@functools.cache  # one app per process: Sanic refuses a second app of the same name
 def _served_routes() -> frozenset[tuple[str, str]]:
     """(method, path) of every route the service declares, in the document's path syntax."""
     settings = Settings(
@@ -56,6 +55,7 @@ def _served_routes() -> frozenset[tuple[str, str]]:
         cors_origins=["https://app.example"],
     )
     app = create_app(settings)
+    Sanic.unregister_app(app)  # its name is free again for any other app this process builds
     served = set()
     for route in app.router.routes:
         if getattr(route.extra, "static", False):  # /docs assets
