@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -10,6 +11,9 @@ from redis.asyncio import Redis
 
 from halo.config import Settings
 from halo.db import database
+from halo.engagement.memory_store import MemoryEngagementStore
+from halo.engagement.redis_store import RedisEngagementStore
+from halo.engagement.store import EngagementStore
 from halo.redis.link import RedisLink, link_for
 from tests.support import services
 
@@ -68,3 +72,22 @@ async def redis_link(
     )
     assert await link.probe(), f"{kind} is not answering"
     return link
+
+
+# Video ids far from anything the e2e servers create in the shared key space.
+_ids = itertools.count(9_000_000_000 + (id(object()) % 1_000_000) * 1000)
+
+
+def new_id() -> int:
+    return next(_ids)
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[EngagementStore]:
+    """One contract, three engagement stores: in-process, Redis and Redis Cluster."""
+    if request.param == "memory":
+        yield MemoryEngagementStore(batch_retention_seconds=0.5)
+        return
+    link = await redis_link(request)
+    yield RedisEngagementStore(link, batch_retention_seconds=0.5)
+    await link.client.aclose()

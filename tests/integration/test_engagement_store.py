@@ -3,32 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
-from collections.abc import AsyncIterator
 
 import pytest
 
-from halo.engagement.memory_store import MemoryEngagementStore
 from halo.engagement.redis_store import RedisEngagementStore
 from halo.engagement.store import Counters, EngagementStore, VideoGone
-from tests.integration.conftest import redis_link
-
-# Video ids far from anything the e2e servers create in the shared key space.
-_ids = itertools.count(9_000_000_000 + (id(object()) % 1_000_000) * 1000)
-
-
-def new_id() -> int:
-    return next(_ids)
-
-
-@pytest.fixture(params=["memory", "redis", "cluster"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[EngagementStore]:
-    if request.param == "memory":
-        yield MemoryEngagementStore(batch_retention_seconds=0.5)
-        return
-    link = await redis_link(request)
-    yield RedisEngagementStore(link, batch_retention_seconds=0.5)
-    await link.client.aclose()
+from tests.integration.conftest import new_id, redis_link
 
 
 async def test_unknown_video_reads_as_empty(store: EngagementStore) -> None:

@@ -14,8 +14,7 @@ from halo.engagement.memory_store import MemoryEngagementStore
 from halo.engagement.redis_store import RedisEngagementStore
 from halo.engagement.store import Counters, EngagementStore
 from halo.redis.live_signals import LiveSignals, LocalLiveSignals, RedisLiveSignals
-from tests.integration.conftest import redis_link
-from tests.integration.test_engagement_store import new_id
+from tests.integration.conftest import new_id, redis_link
 
 
 @dataclass

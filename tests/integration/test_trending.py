@@ -5,30 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
 from halo.engagement.memory_store import MemoryEngagementStore
-from halo.engagement.redis_store import RedisEngagementStore
 from halo.engagement.store import EngagementStore
 from halo.repositories.users import UserRepository
 from halo.repositories.videos import ListFilters, VideoRepository, Visibility
 from halo.security.cursors import CursorCodec
 from halo.services.errors import BadInput
 from halo.services.trending import TrendingQuery, TrendingRanking
-from tests.integration.conftest import redis_link, unique
-from tests.integration.test_engagement_store import new_id
-
-
-@pytest.fixture(params=["memory", "redis", "cluster"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[EngagementStore]:
-    if request.param == "memory":
-        yield MemoryEngagementStore(batch_retention_seconds=0.5)
-        return
-    link = await redis_link(request)
-    yield RedisEngagementStore(link, batch_retention_seconds=0.5)
-    await link.client.aclose()
+from tests.integration.conftest import new_id, unique
 
 
 async def test_counted_views_are_trending_views(store: EngagementStore) -> None:

@@ -3,25 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
-
-from halo.engagement.memory_store import MemoryEngagementStore
-from halo.engagement.redis_store import RedisEngagementStore
 from halo.engagement.store import EngagementStore
-from tests.integration.conftest import redis_link
-from tests.integration.test_engagement_store import new_id
-
-
-@pytest.fixture(params=["memory", "redis", "cluster"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[EngagementStore]:
-    if request.param == "memory":
-        yield MemoryEngagementStore(batch_retention_seconds=0.5)
-        return
-    link = await redis_link(request)
-    yield RedisEngagementStore(link, batch_retention_seconds=0.5)
-    await link.client.aclose()
+from tests.integration.conftest import new_id
 
 
 async def test_concurrent_first_views_of_one_viewer_count_once(store: EngagementStore) -> None:
