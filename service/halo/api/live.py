@@ -58,6 +58,7 @@ class BearerIfOffered:
         chosen = BEARER_SUBPROTOCOL in (item.strip().lower() for item in offered.split(","))
         return iter((BEARER_SUBPROTOCOL,) if chosen else ())
 
+
 DESCRIPTION = """Upgrades to a WebSocket (RFC 6455) that pushes the video's engagement as JSON text
 messages: `{"type": "engagement", "video_id", "view_count", "like_count", "comment_count",
 "live_viewers"}` (the fields of `GET /videos/{id}/engagement`; `null` while Redis is unreachable).
