@@ -9,7 +9,7 @@ do, e.g. checking a token) or a response that ends the request.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sanic.request import Request
@@ -43,8 +43,3 @@ class ResponsePipeline:
     def __call__(self, request: Request, response: HTTPResponse) -> None:
         for step in self._steps:
             step(request, response)
-
-
-def awaited(step: Callable[[Request], Awaitable[Any]]) -> RequestStep:
-    """An async step as a request step (it always has I/O to do)."""
-    return step
