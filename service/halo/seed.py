@@ -155,8 +155,7 @@ async def run_seed(settings: Settings, *, users: int, videos: int, seed: int = 4
             await loader.insert("comments", COMMENT_COLUMNS, comment_rows)
             progress.update(len(video_rows))
         progress.close()
-        if loader.dialect == "postgres":
-            await loader.analyze()
+        await loader.analyze()
         await _cache_engagement(settings, counters, live_videos, rng)
     finally:
         await database.close_orm()

@@ -53,15 +53,11 @@ class BulkLoader:
     def __init__(self, sql: Sql | None = None) -> None:
         self._sql = sql or Sql()
 
-    @property
-    def dialect(self) -> str:
-        return self._sql.dialect
-
     @translate_errors
     async def reserve_ids(self, table: str, count: int) -> list[int]:
         if count <= 0:
             return []
-        if self.dialect == "postgres":
+        if self._sql.is_postgres:  # the table's own sequence, so later inserts continue after these
             rows = await self._sql.fetch(
                 f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id FROM generate_series(1, $1)",  # noqa: S608
                 count,
@@ -75,7 +71,7 @@ class BulkLoader:
     async def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
-        if self.dialect == "postgres":
+        if self._sql.is_postgres:  # COPY: 100k rows in seconds, where INSERTs take minutes
             async with connections.get("default").acquire_connection() as connection:
                 await connection.copy_records_to_table(table, records=rows, columns=list(columns))
             return
@@ -92,5 +88,6 @@ class BulkLoader:
 
     @translate_errors
     async def analyze(self) -> None:
-        """Fresh planner statistics, so the first queries after a big seed use the indexes."""
+        """Fresh planner statistics, so the first queries after a big seed use the indexes
+        (PostgreSQL and SQLite alike)."""
         await self._sql.execute("ANALYZE")

@@ -96,7 +96,7 @@ class EngagementRepository:
     async def _toggle(self, video_id: int, user_id: int, *, like: bool) -> tuple[bool, CounterRow]:
         now = datetime.now(UTC)
         try:
-            if self._sql.dialect == "postgres":
+            if self._sql.is_postgres:  # one statement: the like row and its counter in one round trip
                 if like:
                     raw = await self._sql.fetchrow(_LIKE_PG, video_id, user_id, now)
                 else:
@@ -178,7 +178,7 @@ class EngagementRepository:
     async def view_flush(self) -> AsyncIterator[ViewFlush | None]:
         """One view flush at a time across every worker and replica: yields None when another
         flusher holds the lock, else a handle whose batches commit together on exit."""
-        if self._sql.dialect != "postgres":
+        if not self._sql.is_postgres:  # SQLite has no advisory locks: one process, one lock
             async with self._sqlite_flush, self._sql.transaction() as tx:
                 yield ViewFlush(tx, await _applied_seq(tx))
             return
@@ -208,7 +208,7 @@ class ViewFlush:
         Returns (id, view_count, view_flush_seq) of every row changed."""
         ids: Sequence[int] = list(views)
         counts = [views[video_id] for video_id in ids]
-        if self._tx.dialect == "postgres":
+        if self._tx.is_postgres:  # the whole batch in one statement
             rows = await self._tx.fetch(
                 "UPDATE videos AS v SET view_count = v.view_count + b.n, view_flush_seq = $3 "
                 "FROM unnest($1::bigint[], $2::bigint[]) AS b(id, n) "
