@@ -101,10 +101,15 @@ async def _recovered(client: httpx.AsyncClient, video: dict) -> None:
         for _ in range(6):  # fresh connections: every worker must be back
             async with httpx.AsyncClient(base_url=str(client.base_url), timeout=30) as fresh:
                 responses.append(await fresh.get(f"/api/v1/videos/{vid}"))
-        return all(
-            "x-engagement" not in r.headers
-            and (r.json()["view_count"], r.json()["like_count"], r.json()["comment_count"]) == (3, 2, 2)
-            for r in responses
+        # The view sent during the outage was answered 503; a worker that had not yet seen Redis
+        # fail wrote it to the socket before timing out, and a frozen (not dead) Redis runs it when
+        # it wakes: its outcome is unknown to the client, so 3 or 4, but the same on every worker.
+        counts = {
+            (r.json()["view_count"], r.json()["like_count"], r.json()["comment_count"]) for r in responses
+        }
+        return all("x-engagement" not in r.headers for r in responses) and counts in (
+            {(3, 2, 2)},
+            {(4, 2, 2)},
         )
 
     assert await eventually(right_again, timeout=30)
