@@ -289,6 +289,7 @@ class Bench:
             RATE_LIMIT_RPS="1000000000",
             RATE_LIMIT_BURST="1000000000",
             REGISTER_MAX_PER_IP="1000000000",  # the accounts it makes all come from 127.0.0.1
+            WS_MAX_CONNECTIONS_PER_IP="1000000",  # so do its 1,000 live sockets
             METRICS_PORT=str(free_port()),
             LOG_FORMAT="json",
             LOG_LEVEL="INFO",
