@@ -290,6 +290,11 @@ class Bench:
             RATE_LIMIT_BURST="1000000000",
             REGISTER_MAX_PER_IP="1000000000",  # the accounts it makes all come from 127.0.0.1
             WS_MAX_CONNECTIONS_PER_IP="1000000",  # so do its 1,000 live sockets
+            # Concurrent logins to one account count as attempts until each is checked: with the
+            # default 5, most of the login load would be 429s instead of bcrypt work.
+            LOGIN_MAX_FAILURES_PER_ACCOUNT_IP="1000000000",
+            LOGIN_MAX_FAILURES_PER_ACCOUNT="1000000000",
+            LOGIN_MAX_FAILURES_PER_IP="1000000000",
             METRICS_PORT=str(free_port()),
             LOG_FORMAT="json",
             LOG_LEVEL="INFO",
