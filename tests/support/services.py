@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -36,16 +37,37 @@ class ServiceUnavailable(RuntimeError):
 _HANDED_OUT: set[int] = set()
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    """A loopback port nothing listens on, never one this test run handed out before (the kernel
-    may offer a just-closed port again: a server's PORT and METRICS_PORT once came out equal)."""
-    while True:
+    """A loopback port nothing listens on, never one this test run handed out before.
+
+    Chosen below the kernel's ephemeral range: a port from that range can be
+    taken, between the choice and the server's bind, as the local end of any
+    outgoing connection (a CI run once lost a METRICS_PORT that way), and the
+    kernel may offer a just-closed one again (a server's PORT and METRICS_PORT
+    once came out equal)."""
+    low, _ = _ephemeral_range()
+    top = max(low, 12000)
+    candidates = list(range(10000, top))
+    random.shuffle(candidates)
+    for port in candidates:
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise ServiceUnavailable(f"no free loopback port between 10000 and {top}")
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
