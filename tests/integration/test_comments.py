@@ -1,13 +1,20 @@
-"""Comment threads in PostgreSQL: counts exact under concurrency (replies, approvals, deletes of
-one thread at once), replies one level deep, held comments uncounted until approved."""
+"""Comment threads in PostgreSQL and in the embedded SQLite: counts exact under concurrency (replies,
+approvals, deletes of one thread at once), replies one level deep, held comments uncounted until
+approved."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from halo.config import Settings
+from halo.db import database
+from halo.db.models import Comment
 from halo.repositories.comments import CommentRepository, ParentRefused
 from halo.repositories.engagement import EngagementRepository
 from halo.repositories.sql import Sql
@@ -16,6 +23,17 @@ from halo.repositories.videos import VideoRepository
 from tests.integration.conftest import unique
 
 pytestmark = pytest.mark.usefixtures("orm")
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+async def orm(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> AsyncIterator[None]:
+    """Each test on the run's PostgreSQL database, and again on a SQLite database of its own."""
+    if request.param == "sqlite":
+        settings = Settings(env="development", database_url=f"sqlite://{tmp_path}/halo.db", bcrypt_rounds=4)
+        await database.migrate(settings, report=lambda _: None)
+    await database.open_orm(settings)
+    yield
+    await database.close_orm()
 
 
 async def _user() -> int:
@@ -111,3 +129,21 @@ async def test_deleting_a_top_level_comment_takes_its_published_replies_off_the_
     assert result is not None and result[1] is not None and result[1].comment_count == 0
     assert await _counts(video) == (0, 0)
     assert await repo.replies_page(top.id, after=None, limit=10) == []
+
+
+async def test_comments_made_on_a_whole_second_page_in_their_place() -> None:
+    """SQLite keeps datetimes as text: one written without its ".000000" would sort before the
+    cursor of the same instant, and the next page would show it again."""
+    user = await _user()
+    video = await _video(user)
+    second = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    made = [
+        await Comment.create(
+            video_id=video, user_id=user, body=str(n), created_at=second + timedelta(microseconds=n)
+        )
+        for n in (0, 0, 1)
+    ]
+    repo = CommentRepository()
+    first = await repo.top_level_page(video, "published", after=None, limit=2)
+    rest = await repo.top_level_page(video, "published", after=(first[-1].created_at, first[-1].id), limit=10)
+    assert [comment.id for comment in first + rest] == [made[2].id, made[1].id, made[0].id]

@@ -16,7 +16,9 @@ from typing import Any, Literal
 
 import asyncpg
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
 
+from halo.db.models import Comment, Video
 from halo.repositories.base import translate_errors
 from halo.repositories.engagement import CounterRow, VideoMissing
 from halo.repositories.sql import Sql, to_datetime
@@ -39,12 +41,6 @@ class CommentRow:
     edited_at: datetime | None
 
 
-_INSERT = (
-    "INSERT INTO comments (video_id, user_id, parent_id, body, status, reply_count, created_at) "  # noqa: S608
-    f"VALUES ($1, $2, $3, $4, $5, 0, $6) RETURNING {COMMENT_COLUMNS}"
-)
-
-
 class ParentRefused(Exception):
     """The parent is missing, held, a reply itself, or on another video."""
 
@@ -64,6 +60,20 @@ def _comment(raw: dict[str, Any]) -> CommentRow:
     )
 
 
+def _row(comment: Comment) -> CommentRow:
+    return CommentRow(
+        comment.id,
+        comment.video_id,
+        comment.user_id,
+        comment.parent_id,
+        comment.body,
+        comment.status,
+        comment.reply_count,
+        comment.created_at,
+        comment.edited_at,
+    )
+
+
 def _counters(raw: dict[str, Any]) -> CounterRow:
     return CounterRow(int(raw["like_count"]), int(raw["comment_count"]), int(raw["counters_version"]))
 
@@ -73,9 +83,26 @@ class CommentRepository:
         self._sql = sql or Sql()
 
     @staticmethod
-    def _locked(tx: Sql, sql: str) -> str:
-        return sql + " FOR UPDATE" if tx.is_postgres else sql  # SQLite: one writer at a time anyway
+    async def _locked(tx: Sql, comment_id: int) -> Comment | None:
+        """The comment, its row locked until the transaction ends (SQLite: one writer at a time
+        anyway, so Tortoise leaves FOR UPDATE out there)."""
+        return await Comment.filter(id=comment_id).using_db(tx.client).select_for_update().first()
 
+    @staticmethod
+    async def _parent_of(tx: Sql, comment_id: int) -> tuple[bool, int | None]:
+        """Whether the comment exists, and its parent's id (read without a lock)."""
+        found = await Comment.filter(id=comment_id).using_db(tx.client).values_list("parent_id", flat=True)
+        return (True, found[0]) if found else (False, None)
+
+    @staticmethod
+    async def _replied(tx: Sql, parent_id: int, delta: int) -> None:
+        """Move a comment's reply count by one, in the row (never below zero)."""
+        query = Comment.filter(id=parent_id).using_db(tx.client)
+        if delta < 0:
+            query = query.filter(reply_count__gt=0)
+        await query.update(reply_count=F("reply_count") + delta)
+
+    # raw SQL: the count moved and read back in one statement (UPDATE ... RETURNING, clamped at zero)
     async def _count(self, tx: Sql, video_id: int, delta: int) -> CounterRow:
         """Move the video's published-comment count (never below zero), bumping its version."""
         raw = await tx.fetchrow(
@@ -90,12 +117,14 @@ class CommentRepository:
         return _counters(raw)
 
     async def _counters_now(self, tx: Sql, video_id: int) -> CounterRow:
-        raw = await tx.fetchrow(
-            "SELECT like_count, comment_count, counters_version FROM videos WHERE id = $1", video_id
+        rows = await (
+            Video.filter(id=video_id)
+            .using_db(tx.client)
+            .values("like_count", "comment_count", "counters_version")
         )
-        if raw is None:
+        if not rows:
             raise VideoMissing(video_id)
-        return _counters(raw)
+        return _counters(rows[0])
 
     @translate_errors
     async def get(self, comment_id: int) -> CommentRow | None:
@@ -111,34 +140,29 @@ class CommentRepository:
         try:
             async with self._sql.transaction() as tx:
                 if parent_id is not None:
-                    parent = await tx.fetchrow(
-                        self._locked(tx, "SELECT video_id, parent_id, status FROM comments WHERE id = $1"),
-                        parent_id,
-                    )
+                    parent = await self._locked(tx, parent_id)
                     if (
                         parent is None
-                        or int(parent["video_id"]) != video_id
-                        or parent["parent_id"] is not None
-                        or parent["status"] != "published"
+                        or parent.video_id != video_id
+                        or parent.parent_id is not None
+                        or parent.status != "published"
                     ):
                         raise ParentRefused(parent_id)
-                raw = await tx.fetchrow(
-                    _INSERT,
-                    video_id,
-                    user_id,
-                    parent_id,
-                    body,
-                    status,
-                    tx.timestamp(now),
+                comment = await Comment.create(
+                    video_id=video_id,
+                    user_id=user_id,
+                    parent_id=parent_id,
+                    body=body,
+                    status=status,
+                    reply_count=0,
+                    created_at=now,
+                    using_db=tx.client,
                 )
-                assert raw is not None
                 if status != "published":
-                    return _comment(raw), await self._counters_now(tx, video_id)
+                    return _row(comment), await self._counters_now(tx, video_id)
                 if parent_id is not None:
-                    await tx.execute(
-                        "UPDATE comments SET reply_count = reply_count + 1 WHERE id = $1", parent_id
-                    )
-                return _comment(raw), await self._count(tx, video_id, 1)
+                    await self._replied(tx, parent_id, 1)
+                return _row(comment), await self._count(tx, video_id, 1)
         except (asyncpg.ForeignKeyViolationError, IntegrityError) as exc:
             if "parent" in str(exc).lower():
                 raise ParentRefused(parent_id) from exc
@@ -146,75 +170,56 @@ class CommentRepository:
 
     @translate_errors
     async def edit(self, comment_id: int, body: str) -> CommentRow | None:
-        raw = await self._sql.fetchrow(
-            f"UPDATE comments SET body = $2, edited_at = $3 WHERE id = $1 RETURNING {COMMENT_COLUMNS}",  # noqa: S608
-            comment_id,
-            body,
-            self._sql.timestamp(datetime.now(UTC)),
-        )
-        return _comment(raw) if raw else None
+        async with self._sql.transaction() as tx:  # the row read back as this edit left it
+            query = Comment.filter(id=comment_id).using_db(tx.client)
+            if not await query.update(body=body, edited_at=datetime.now(UTC)):
+                return None
+            comment = await query.first()
+        return _row(comment) if comment is not None else None
 
     @translate_errors
     async def approve(self, comment_id: int) -> tuple[CommentRow, CounterRow | None] | None:
         """Publish a held comment and count it; a published one is returned unchanged (counters
         None). None when the comment is gone, or its parent went while it was held."""
         async with self._sql.transaction() as tx:
-            found = await tx.fetchrow("SELECT parent_id FROM comments WHERE id = $1", comment_id)
-            if found is None:
+            found, parent_id = await self._parent_of(tx, comment_id)
+            if not found:
                 return None
-            parent_id = found["parent_id"]
             if parent_id is not None:  # lock order: parent, reply, video
-                await tx.fetchrow(self._locked(tx, "SELECT id FROM comments WHERE id = $1"), parent_id)
-            raw = await tx.fetchrow(
-                self._locked(tx, f"SELECT {COMMENT_COLUMNS} FROM comments WHERE id = $1"),  # noqa: S608
-                comment_id,
-            )
-            if raw is None:
+                await self._locked(tx, parent_id)
+            comment = await self._locked(tx, comment_id)
+            if comment is None:
                 return None
-            if raw["status"] == "published":
-                return _comment(raw), None
-            raw = await tx.fetchrow(
-                f"UPDATE comments SET status = 'published' WHERE id = $1 RETURNING {COMMENT_COLUMNS}",  # noqa: S608
-                comment_id,
-            )
-            assert raw is not None
+            if comment.status == "published":
+                return _row(comment), None
+            await Comment.filter(id=comment_id).using_db(tx.client).update(status="published")
+            comment.status = "published"  # the row is locked: nothing else of it changed
             if parent_id is not None:
-                await tx.execute("UPDATE comments SET reply_count = reply_count + 1 WHERE id = $1", parent_id)
-            return _comment(raw), await self._count(tx, int(raw["video_id"]), 1)
+                await self._replied(tx, parent_id, 1)
+            return _row(comment), await self._count(tx, comment.video_id, 1)
 
     @translate_errors
     async def delete(self, comment_id: int) -> tuple[CommentRow, CounterRow | None] | None:
         """Delete a comment (a top-level one with its replies) and uncount every published one
         that went; counters None when nothing counted went. None when it was already gone."""
         async with self._sql.transaction() as tx:
-            found = await tx.fetchrow("SELECT parent_id FROM comments WHERE id = $1", comment_id)
-            if found is None:
+            found, parent_id = await self._parent_of(tx, comment_id)
+            if not found:
                 return None
-            parent_id = found["parent_id"]
-            if parent_id is not None:
-                await tx.fetchrow(self._locked(tx, "SELECT id FROM comments WHERE id = $1"), parent_id)
-            raw = await tx.fetchrow(
-                self._locked(tx, f"SELECT {COMMENT_COLUMNS} FROM comments WHERE id = $1"),  # noqa: S608
-                comment_id,
-            )
-            if raw is None:
+            if parent_id is not None:  # lock order: parent, reply, video
+                await self._locked(tx, parent_id)
+            locked = await self._locked(tx, comment_id)
+            if locked is None:
                 return None
-            comment = _comment(raw)
+            comment = _row(locked)
             gone = 1 if comment.status == "published" else 0
             if parent_id is None:
-                replies = await tx.fetchrow(
-                    "SELECT count(*) AS n FROM comments WHERE parent_id = $1 AND status = 'published'",
-                    comment_id,
-                )
-                gone += int(replies["n"]) if replies else 0
-                await tx.execute("DELETE FROM comments WHERE parent_id = $1", comment_id)
-            await tx.execute("DELETE FROM comments WHERE id = $1", comment_id)
+                replies = Comment.filter(parent_id=comment_id).using_db(tx.client)
+                gone += await replies.filter(status="published").count()
+                await replies.delete()
+            await Comment.filter(id=comment_id).using_db(tx.client).delete()
             if parent_id is not None and comment.status == "published":
-                await tx.execute(
-                    "UPDATE comments SET reply_count = CASE WHEN reply_count > 0 THEN reply_count - 1 "
-                    "ELSE 0 END WHERE id = $1",
-                    parent_id,
-                )
+                await self._replied(tx, parent_id, -1)
             if not gone:
                 return comment, None
             return comment, await self._count(tx, comment.video_id, -gone)

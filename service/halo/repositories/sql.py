@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import tortoise.backends.sqlite.executor  # noqa: F401 - registers its datetime adapter, replaced below
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
@@ -42,6 +44,16 @@ def db_datetime(value: datetime, dialect: str) -> Any:
     if dialect == "postgres":
         return value
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    return db_datetime(value if value.tzinfo else value.replace(tzinfo=UTC), "sqlite")
+
+
+# Tortoise's SQLite executor stores datetimes as isoformat(" "), which leaves ".000000" out when the
+# microseconds are 0, so the ORM's rows would not sort as text beside the keyset pages' parameters:
+# on SQLite every datetime parameter, the ORM's too, is the fixed-width text of `db_datetime`.
+sqlite3.register_adapter(datetime, _sqlite_datetime)
 
 
 class Sql:

@@ -8,11 +8,13 @@ video whose sort key did not change.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from halo.db.models import Video
 from halo.repositories.base import translate_errors
 from halo.repositories.sql import Sql, to_datetime
 
@@ -82,6 +84,10 @@ def _row(raw: dict[str, Any]) -> VideoRow:
     return VideoRow(**raw)
 
 
+def _video(video: Video) -> VideoRow:
+    return VideoRow(*(getattr(video, field.name) for field in dataclasses.fields(VideoRow)))
+
+
 def escape_like(text: str) -> str:
     """`%` and `_` in a search match themselves."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -117,46 +123,34 @@ class VideoRepository:
 
     @translate_errors
     async def create(self, user_id: int, fields: dict[str, Any]) -> VideoRow:
-        now = datetime.now(UTC)
-        raw = await self._sql.fetchrow(
-            f"""INSERT INTO videos (user_id, title, description, thumbnail_url, stream_url, is_live,
-                   is_adult_content, view_count, view_flush_seq, like_count, comment_count, counters_version,
-                   created_at, updated_at, comments_policy)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, 0, 0, 0, $8, $8, $9)
-               RETURNING {COLUMNS}""",  # noqa: S608
-            user_id,
-            fields["title"],
-            fields.get("description"),
-            fields.get("thumbnail_url"),
-            fields.get("stream_url"),
-            bool(fields.get("is_live", False)),
-            bool(fields.get("is_adult_content", False)),
-            self._sql.timestamp(now),
-            fields.get("comments_policy") or "open",
+        video = await Video.create(
+            user_id=user_id,
+            title=fields["title"],
+            description=fields.get("description"),
+            thumbnail_url=fields.get("thumbnail_url"),
+            stream_url=fields.get("stream_url"),
+            is_live=bool(fields.get("is_live", False)),
+            is_adult_content=bool(fields.get("is_adult_content", False)),
+            comments_policy=fields.get("comments_policy") or "open",
+            created_at=datetime.now(UTC),
+            using_db=self._sql.client,
         )
-        assert raw is not None
-        return _row(raw)
+        return _video(video)
 
     @translate_errors
     async def update(self, video_id: int, changes: dict[str, Any]) -> VideoRow | None:
-        names = [name for name in EDITABLE if name in changes]
-        assignments = ", ".join(f"{name} = ${index}" for index, name in enumerate(names, start=2))
-        values = [changes[name] for name in names]
-        updated_at = f"updated_at = ${len(names) + 2}"
-        raw = await self._sql.fetchrow(
-            f"UPDATE videos SET {assignments + ', ' if assignments else ''}{updated_at} "  # noqa: S608
-            f"WHERE id = $1 RETURNING {COLUMNS}",
-            video_id,
-            *values,
-            self._sql.timestamp(datetime.now(UTC)),
-        )
-        return _row(raw) if raw else None
+        values = {name: changes[name] for name in EDITABLE if name in changes}
+        async with self._sql.transaction() as tx:  # the row read back as this update left it
+            query = Video.filter(id=video_id).using_db(tx.client)
+            if not await query.update(**values, updated_at=datetime.now(UTC)):
+                return None
+            video = await query.first()
+        return _video(video) if video is not None else None
 
     @translate_errors
     async def delete(self, video_id: int) -> bool:
         """Delete a video; its likes and comments go with it (ON DELETE CASCADE)."""
-        raw = await self._sql.fetchrow("DELETE FROM videos WHERE id = $1 RETURNING id", video_id)
-        return raw is not None
+        return await Video.filter(id=video_id).using_db(self._sql.client).delete() > 0
 
     @translate_errors
     async def page(
