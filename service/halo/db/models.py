@@ -86,6 +86,9 @@ class Comment(Model):
     parent: fields.ForeignKeyNullableRelation[Comment] = fields.ForeignKeyField(
         "halo.Comment", related_name="replies", on_delete=fields.CASCADE, null=True, db_index=False
     )  # indexed by a partial index of 0004 (replies in order)
+    video_id: int  # the foreign keys' columns, as Tortoise sets them on every instance
+    user_id: int
+    parent_id: int | None
     body = fields.TextField()
     status = fields.CharField(max_length=16, default="published", db_default="published")
     reply_count = fields.BigIntField(default=0, db_default=0)

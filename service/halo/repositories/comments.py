@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import asyncpg
 from tortoise.exceptions import IntegrityError
@@ -92,7 +92,7 @@ class CommentRepository:
     async def _parent_of(tx: Sql, comment_id: int) -> tuple[bool, int | None]:
         """Whether the comment exists, and its parent's id (read without a lock)."""
         found = await Comment.filter(id=comment_id).using_db(tx.client).values_list("parent_id", flat=True)
-        return (True, found[0]) if found else (False, None)
+        return (True, cast(int | None, found[0])) if found else (False, None)
 
     @staticmethod
     async def _replied(tx: Sql, parent_id: int, delta: int) -> None:
