@@ -224,6 +224,7 @@ class CommentRepository:
                 return comment, None
             return comment, await self._count(tx, comment.video_id, -gone)
 
+    # raw SQL: a keyset page, a row-value comparison on (created_at, id) walking one index
     @translate_errors
     async def top_level_page(
         self, video_id: int, status: Status, *, after: tuple[datetime, int] | None, limit: int
@@ -242,6 +243,7 @@ class CommentRepository:
         )
         return [_comment(raw) for raw in rows]
 
+    # raw SQL: a keyset page, a row-value comparison on (created_at, id) walking one index
     @translate_errors
     async def replies_page(
         self, parent_id: int, *, after: tuple[datetime, int] | None, limit: int

@@ -93,6 +93,7 @@ class EngagementRepository:
     async def unlike(self, video_id: int, user_id: int) -> tuple[bool, CounterRow]:
         return await self._toggle(video_id, user_id, like=False)
 
+    # raw SQL: the like row and the counter it moves in one statement (PostgreSQL) or one transaction
     async def _toggle(self, video_id: int, user_id: int, *, like: bool) -> tuple[bool, CounterRow]:
         now = datetime.now(UTC)
         try:
@@ -174,6 +175,7 @@ class EngagementRepository:
         raw = await self._sql.fetchrow(_COUNTERS, video_id)
         return _counters(raw) if raw else None
 
+    # raw SQL: the fleet-wide advisory lock (PostgreSQL), which the ORM has no call for
     @asynccontextmanager
     async def view_flush(self) -> AsyncIterator[ViewFlush | None]:
         """One view flush at a time across every worker and replica: yields None when another
@@ -202,6 +204,7 @@ class ViewFlush:
         self._tx = tx
         self.applied_seq = applied_seq
 
+    # raw SQL: counters moved in bulk, a whole batch in one statement on PostgreSQL (unnest)
     async def apply(self, seq: int, views: dict[int, int]) -> list[tuple[int, int, int]]:
         """Add a batch's views to each video whose `view_flush_seq` is older than `seq`.
 

@@ -108,6 +108,7 @@ class VideoRepository:
     def __init__(self, sql: Sql | None = None) -> None:
         self._sql = sql or Sql()
 
+    # raw SQL: the list and detail reads, measured: asyncpg's records by position, no dict or model a row
     async def _rows(self, sql: str, *args: Any) -> list[VideoRow]:
         """Rows of a `SELECT {COLUMNS}`. On PostgreSQL straight from asyncpg's records, by
         position (COLUMNS is in VideoRow's order; booleans and timestamptz arrive as Python's),
@@ -116,6 +117,7 @@ class VideoRepository:
             return [VideoRow(*record) for record in await self._sql.fetch_records(sql, *args)]
         return [_row(raw) for raw in await self._sql.fetch(sql, *args)]
 
+    # raw SQL: the warm detail read (through _rows)
     @translate_errors
     async def get(self, video_id: int) -> VideoRow | None:
         rows = await self._rows(f"SELECT {COLUMNS} FROM videos WHERE id = $1", video_id)  # noqa: S608
@@ -152,6 +154,7 @@ class VideoRepository:
         """Delete a video; its likes and comments go with it (ON DELETE CASCADE)."""
         return await Video.filter(id=video_id).using_db(self._sql.client).delete() > 0
 
+    # raw SQL: keyset pages over five sorts (row-value comparisons, binary title order, literal search)
     @translate_errors
     async def page(
         self,
@@ -201,6 +204,7 @@ class VideoRepository:
         sql = f"SELECT {COLUMNS} FROM videos {where} ORDER BY {order.format(title=title)} LIMIT {arg(limit)}"  # noqa: S608
         return await self._rows(sql, *args)
 
+    # raw SQL: one query for a batch of ids (any_id), rows through _rows
     @translate_errors
     async def by_ids(self, ids: Sequence[int], visibility: Visibility) -> list[VideoRow]:
         """The videos of `ids` the caller may see, in one query (in no particular order)."""
