@@ -1,12 +1,14 @@
-"""`make bench`: HALO under load beside its two references, on this machine, into bench/RESULTS.md.
+"""`make bench`: HALO under load beside its references, on this machine, into bench/RESULTS.md.
 
 Seeds 100k videos with `halo seed`, then for 1 and 2 workers drives wrk (closed loop)
-against HALO's endpoints and against two reference servers kept in bench/reference/:
-a bare Sanic JSON hello (the framework's ceiling) and a bare Sanic + asyncpg + redis
-detail endpoint (the floor of a straightforward implementation). Then: detail latency
-at a fixed rate (h2load, open loop), /health/live while 20 logins run, idle memory,
-10,000 held connections, a concurrency sweep (plotted), cache invalidation delay
-between two instances, tracing overhead, and a profile of the detail endpoint.
+against HALO's endpoints and against three reference servers kept in bench/reference/:
+a bare Sanic JSON hello (the framework's ceiling), a bare Sanic + asyncpg + redis
+detail endpoint (the floor of a straightforward implementation) and the same detail
+read on the seed's own stack, Go + Gin (gin/main.go, built offline from Debian's
+packages). Then: detail latency at a fixed rate (h2load, open loop), /health/live
+while 20 logins run, idle memory, 10,000 held connections, a concurrency sweep
+(plotted), cache invalidation delay between two instances, tracing overhead, and a
+profile of the detail endpoint.
 
 Environment: BENCH_DATABASE_URL (a PostgreSQL server to create the bench database
 on; default the local one), BENCH_SECONDS (per measurement, default 10), BENCH_QUICK=1
@@ -57,6 +59,16 @@ HOT_SET = 10_000  # "warm": random ids in the first 10k videos, all cached after
 CONNECTIONS = 64
 PAIRED_ROUNDS = 1 if QUICK else 6  # back-to-back reference/HALO pairs for the target ratios
 PAIRED_SECONDS = min(SECONDS, 6)  # each side of a pair: shorter runs, more of them, less drift inside one
+
+# The Go + Gin reference (bench/reference/gin/), built offline against Debian's Go packages.
+GIN_SOURCE = HERE / "reference" / "gin"
+GIN_BUILD = HERE / ".build"  # gitignored: the binary and Go's build cache
+GOCODE = Path("/usr/share/gocode")  # where Debian's golang-*-dev packages put their sources
+GO_PACKAGES = {  # import path: the Debian package that provides it
+    "github.com/gin-gonic/gin": "golang-github-gin-gonic-gin-dev",
+    "github.com/lib/pq": "golang-github-lib-pq-dev",
+    "github.com/gomodule/redigo/redis": "golang-github-gomodule-redigo-dev",
+}
 
 
 # --- processes --------------------------------------------------------------------
@@ -129,6 +141,29 @@ class Server:
         pids = {int(pid) for pid in re.findall(r"pid=(\d+)", out)}
         workers = pids - {self.process.pid}
         return sorted(workers) or [self.process.pid]
+
+
+def gin_missing() -> str | None:
+    """What to install for the Gin reference, or None when Go and its packages are there."""
+    missing = [] if shutil.which("go") else ["golang-go"]
+    missing += [package for path, package in GO_PACKAGES.items() if not (GOCODE / "src" / path).is_dir()]
+    return f"apt-get install {' '.join(missing)}" if missing else None
+
+
+def build_gin() -> Path:
+    """The Gin reference's binary, built offline: GOPATH mode against Debian's sources, no proxy."""
+    GIN_BUILD.mkdir(exist_ok=True)
+    binary = GIN_BUILD / "gin-detail"
+    env = {
+        **os.environ,
+        "GO111MODULE": "off",
+        "GOPATH": str(GOCODE),
+        "GOPROXY": "off",
+        "GOFLAGS": "",
+        "GOCACHE": str(GIN_BUILD / "gocache"),
+    }
+    subprocess.run(["go", "build", "-o", str(binary), "."], cwd=GIN_SOURCE, env=env, check=True)
+    return binary
 
 
 def rss_mb(pid: int) -> float:
@@ -329,6 +364,16 @@ class Bench:
             Server(script, [PYTHON, str(HERE / "reference" / script)], env, free_port(), cpus, ready)
         )
 
+    def gin(self, workers: int, cpus: str | None) -> Server:
+        """The Go + Gin detail reference: one process, `workers` OS threads running Go code."""
+        env = {
+            **os.environ,
+            "GOMAXPROCS": str(workers),
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+        }
+        return self.start(Server("gin", [str(GIN_BUILD / "gin-detail")], env, free_port(), cpus, "/videos/1"))
+
     def setup(self) -> None:
         server_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
         name = f"halo_bench_{uuid.uuid4().hex[:8]}"
@@ -410,6 +455,7 @@ class Bench:
         halo = self.halo(workers, server_cpus)
         hello = self.reference("hello.py", workers, server_cpus, "/hello")
         floor = self.reference("detail.py", workers, server_cpus, "/videos/1")
+        gin = self.gin(workers, server_cpus)
         results["idle_rss_mb"] = [round(rss_mb(pid), 1) for pid in halo.worker_pids()]
         (email, password, token), *others = self.accounts(halo.url, 50)
         cursor = self.deep_cursor(halo.url)
@@ -418,6 +464,7 @@ class Bench:
         plans: list[tuple[str, str, str, dict[str, str], int]] = [
             ("ref_hello", hello.url, "fixed.lua", {"PATH_FIXED": "/hello"}, CONNECTIONS),
             ("ref_detail", floor.url, "detail.lua", {**hot, "PATH_PREFIX": "/videos/"}, CONNECTIONS),
+            ("ref_gin_detail", gin.url, "detail.lua", {**hot, "PATH_PREFIX": "/videos/"}, CONNECTIONS),
             ("health_live", halo.url, "fixed.lua", {"PATH_FIXED": "/health/live"}, CONNECTIONS),
             ("api_root", halo.url, "fixed.lua", {"PATH_FIXED": "/api/v1"}, CONNECTIONS),
             ("detail_warm", halo.url, "detail.lua", hot, CONNECTIONS),
@@ -467,10 +514,11 @@ class Bench:
         for round_number in range(PAIRED_ROUNDS):
             row = {}
             # Reference first in even rounds, HALO first in odd ones: a drift of the machine's
-            # speed during a pair favours each side equally often.
-            order = ("ref_detail", "detail_warm", "ref_hello", "api_root")
+            # speed during a pair favours each side equally often. HALO's detail sits between its
+            # two references (the floor and Gin), each of them before it in every other round.
+            order = ("ref_detail", "detail_warm", "ref_gin_detail", "ref_hello", "api_root")
             if round_number % 2:
-                order = ("detail_warm", "ref_detail", "api_root", "ref_hello")
+                order = ("ref_gin_detail", "detail_warm", "ref_detail", "api_root", "ref_hello")
             for name in order:
                 _, url, script, env, connections = by_name[name]
                 row[name] = wrk(
@@ -479,6 +527,7 @@ class Bench:
             paired.append(row)
             print(
                 f"  {workers}w paired: detail {row['detail_warm'] / row['ref_detail']:.2f}x floor, "
+                f"{row['detail_warm'] / row['ref_gin_detail']:.2f}x gin, "
                 f"api_root {row['api_root'] / row['ref_hello']:.2f}x hello",
                 flush=True,
             )
@@ -515,7 +564,7 @@ class Bench:
         )
         logins.join()
         results["active_rss_mb"] = [round(rss_mb(pid), 1) for pid in halo.worker_pids()]
-        for server in (halo, hello, floor):
+        for server in (halo, hello, floor, gin):
             server.stop()
         self.results["workers"][workers] = results
 
@@ -805,6 +854,13 @@ def main() -> int:
         "websockets": bench.websockets,
     }
     only = [name for name in os.environ.get("BENCH_ONLY", "").split(",") if name]
+    if not only or "workers" in only:  # the Gin reference runs beside HALO there
+        install = gin_missing()
+        if install:
+            print(f"bench: the Go + Gin reference needs Go and its Debian packages ({install})")
+            return 1
+        print("building the Gin reference...", flush=True)
+        build_gin()
     try:
         print("seeding...", flush=True)
         bench.setup()
@@ -847,6 +903,7 @@ def machine() -> dict[str, str]:
         ("h2load", ["h2load", "--version"]),
         ("postgres", ["psql", "--version"]),
         ("redis", ["redis-server", "--version"]),
+        ("go", ["go", "version"]),
     ):
         out = subprocess.run(args, capture_output=True, text=True)
         versions[tool] = (
