@@ -172,11 +172,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from halo.db.database import migrate
+    from halo.db.database import MigrationRefused, migrate
 
     try:
         asyncio.run(migrate(settings, lock_timeout=args.lock_timeout))
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, MigrationRefused) as exc:
         print(f"halo: migrate failed: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from halo.published_secrets import MIN_SECRET_BITS, estimated_bits, is_published
@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     database_pool_min: int = Field(2, ge=0, le=1000)
     database_pool_max: int = Field(20, ge=1, le=1000)
     database_timeout_seconds: float = Field(5.0, gt=0, le=300)
+    # A transaction-mode pooler between HALO and PostgreSQL (docs/operations.md#behind-pgbouncer):
+    # "pgbouncer" turns off asyncpg's statement cache, whose named statements live on one server connection.
+    database_pooler: Literal["none", "pgbouncer"] = "none"
+    # `halo migrate` connects here when set: a direct connection (the migration lock is a session's).
+    database_migration_url: SecretStr | None = None
 
     redis_url: str | None = None
     redis_pool_max: int = Field(64, ge=1, le=10000)
@@ -197,6 +202,22 @@ class Settings(BaseSettings):
             raise ValueError("must start with postgres://, postgresql:// or sqlite://")
         return value
 
+    @field_validator("database_migration_url", mode="before")
+    @classmethod
+    def _migration_url(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        if not value:
+            return None
+        if value.startswith("postgresql://"):
+            value = "postgres://" + value[len("postgresql://") :]
+        if not value.startswith("postgres://"):
+            raise ValueError("must start with postgres:// or postgresql://")
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
@@ -230,6 +251,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 "WORKERS > 1 needs a PostgreSQL DATABASE_URL (SQLite is the single-process default)"
             )
+        if (self.database_pooler != "none" or self.database_migration_url is not None) and self.is_sqlite:
+            raise ValueError("DATABASE_POOLER and DATABASE_MIGRATION_URL need a PostgreSQL DATABASE_URL")
         if self.rate_limit_backend == "redis" and self.redis_url is None:
             raise ValueError("RATE_LIMIT_BACKEND=redis needs REDIS_URL")
         if self.redis_cluster and self.redis_url is None:

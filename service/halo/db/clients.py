@@ -45,6 +45,22 @@ MAKEMIGRATIONS_CONFIG: dict[str, Any] = {
 }
 
 
+def asyncpg_pooler_options(settings: Settings) -> dict[str, Any]:
+    """asyncpg options a transaction-mode pooler needs (none without one).
+
+    Behind PgBouncer in transaction mode, consecutive transactions of one client
+    connection may run on different server connections, and PgBouncer before 1.21
+    keeps no prepared statements for its clients: asyncpg's statement cache (named
+    statements, prepared once per connection) would then run a statement prepared
+    on another server ("prepared statement ... does not exist"). With the cache
+    off, asyncpg prepares each statement unnamed and parses it again in the same
+    round trip as its execution, so nothing outlives the transaction.
+    """
+    if settings.database_pooler == "none":
+        return {}
+    return {"statement_cache_size": 0}
+
+
 def tortoise_config(settings: Settings, *, pool_max: int | None = None) -> dict[str, Any]:
     """The Tortoise config for this deployment; `pool_max` overrides the pool size (the CLI needs 2)."""
     connection = expand_db_url(settings.database_url)
@@ -64,6 +80,7 @@ def tortoise_config(settings: Settings, *, pool_max: int | None = None) -> dict[
             # SET): skip asyncpg's reset round trip on every release to the pool.
             reset=_keep_session,
         )
+        credentials.update(asyncpg_pooler_options(settings))
     return {
         "connections": {"default": connection},
         "apps": _apps(),

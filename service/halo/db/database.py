@@ -116,12 +116,39 @@ def _is_missing_table(exc: Exception) -> bool:
     return "does not exist" in text or "no such table" in text
 
 
+class MigrationRefused(RuntimeError):
+    """`halo migrate` cannot run safely with these settings."""
+
+
+def migration_settings(settings: Settings) -> Settings:
+    """The settings `halo migrate` connects with: DATABASE_MIGRATION_URL when set (a direct
+    connection to the primary), else DATABASE_URL.
+
+    The migration lock is a session-level advisory lock, held by one connection while the run
+    lasts (a transaction-level one, held by an open transaction, would block the migrations'
+    CREATE INDEX CONCURRENTLY, which waits for every open transaction). A transaction-mode
+    pooler gives a session lock to whichever server connection ran the statement, and keeps it
+    there after the run; so with DATABASE_POOLER set, migrations need DATABASE_MIGRATION_URL.
+    """
+    if settings.database_migration_url is not None:
+        url = settings.database_migration_url.get_secret_value()
+        return settings.model_copy(update={"database_url": url, "database_pooler": "none"})
+    if settings.database_pooler != "none":
+        raise MigrationRefused(
+            f"DATABASE_POOLER={settings.database_pooler}: the migration lock is a session-level advisory "
+            "lock, which a transaction-mode pooler cannot hold; set DATABASE_MIGRATION_URL to a direct "
+            "connection to PostgreSQL (or to a session-mode pool)"
+        )
+    return settings
+
+
 async def migrate(
     settings: Settings, *, lock_timeout: float = 600.0, report: Callable[[str], None] = print
 ) -> list[str]:
     """Apply pending migrations. On PostgreSQL the run holds an advisory lock, so
     concurrent runs (hook Jobs, pods, developers) apply each migration once.
     Returns the names applied by this run."""
+    settings = migration_settings(settings)
     lock = await _acquire_migration_lock(settings, lock_timeout, report) if not settings.is_sqlite else None
     applied: list[str] = []
 
