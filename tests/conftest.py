@@ -78,6 +78,26 @@ def throwaway_postgres() -> Iterator[services.ThrowawayPostgres]:
     server.destroy()
 
 
+@pytest.fixture(scope="module")
+def primary_with_replica() -> Iterator[tuple[services.ThrowawayPostgres, services.ThrowawayReplica]]:
+    """A throwaway primary and a streaming replica of it (pg_basebackup -R), both the module's own."""
+    primary = replica = None
+    try:
+        primary = services.ThrowawayPostgres().init()
+        primary.start()
+        replica = services.ThrowawayReplica().clone(primary)
+        replica.start()
+    except services.ServiceUnavailable as exc:
+        for server in (replica, primary):
+            if server is not None:
+                server.destroy()
+        _missing(exc)
+    assert primary is not None and replica is not None
+    yield primary, replica
+    replica.destroy()
+    primary.destroy()
+
+
 @pytest.fixture(scope="session")
 def redis_cluster() -> Iterator[services.ThrowawayRedisCluster]:
     """A three-master Redis Cluster of the run's own, started on first use and killed at the end."""

@@ -30,7 +30,8 @@ from halo.api import root as root_api
 from halo.api import videos as videos_api
 from halo.api.live import LiveAdmission
 from halo.config import Settings
-from halo.db import database
+from halo.db import database, replicas
+from halo.db.replicas import MemoryWritePositions, ReplicaRouter
 from halo.engagement.memory_store import MemoryEngagementStore
 from halo.engagement.redis_store import RedisEngagementStore
 from halo.engagement.store import EngagementStore
@@ -59,6 +60,7 @@ from halo.redis.revocation_cache import (
     RevocationCache,
     warn_if_evictable,
 )
+from halo.redis.write_positions import RedisWritePositions
 from halo.repositories.base import translate_errors
 from halo.repositories.comments import CommentRepository
 from halo.repositories.engagement import EngagementRepository
@@ -126,6 +128,7 @@ class Resources:
     signals: LiveSignals
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     tracing: Tracing | None = None
+    replicas: ReplicaRouter | None = None
 
 
 @dataclass
@@ -270,7 +273,9 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     services.view_flusher.on_rows.append(services.videos.views_flushed)
     _subscribe(events, signals, services)
     app.ctx.services = services
-    app.ctx.resources = Resources(hasher=hasher, link=link, events=events, signals=signals)
+    app.ctx.resources = Resources(
+        hasher=hasher, link=link, events=events, signals=signals, replicas=_replica_router(settings, link)
+    )
 
     observability = Observability(span_exporter=span_exporter)
     _install_middleware(app, settings, services, observability, fast)
@@ -400,6 +405,7 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
             observability.spans.use(resources.tracing.tracer)
         if settings.metrics_enabled:
             metrics.set_build_info(__version__)
+            metrics.set_primary_pool()
 
         def quiet(work: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
             """Start-up and background work makes no traces of its own (only requests do)."""
@@ -413,6 +419,9 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
             resources.tasks.append(asyncio.create_task(quiet(work), name=name))
 
         await database.open_orm(settings)
+        if resources.replicas is not None:
+            replicas.install(resources.replicas)
+            background(resources.replicas.watch(), "replica-watch")
         if resources.link is not None:
             await quiet(resources.link.probe())
             background(resources.link.watch(), "redis-watch")
@@ -470,6 +479,7 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
             with contextlib.suppress(Exception):
                 await resources.link.client.aclose()
         resources.hasher.close()
+        replicas.install(None)
         await database.close_orm()
         if resources.tracing is not None:
             await asyncio.to_thread(resources.tracing.shutdown)  # exports what is queued
@@ -477,6 +487,25 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
             from halo.observability.multiprocess import process_stopped
 
             process_stopped(settings.prometheus_multiproc_dir)
+
+
+def _replica_router(settings: Settings, link: RedisLink | None) -> ReplicaRouter | None:
+    """The worker's read-replica router (None without DATABASE_REPLICA_URLS): halo.db.replicas."""
+    if not settings.database_replica_urls:
+        return None
+    positions = RedisWritePositions(link) if link is not None else MemoryWritePositions()
+    router = ReplicaRouter(
+        settings.database_replica_urls, max_lag_seconds=settings.replica_max_lag_seconds, positions=positions
+    )
+    if link is not None:  # a failed Redis call or probe: positions may have been missed
+        link.on_error(router.positions_failed)
+    if settings.metrics_enabled:
+        router.on_read.append(metrics.record_db_read)
+        router.on_fallback.append(metrics.record_replica_fallback)
+        router.on_state.append(
+            lambda replica: metrics.set_replica_state(replica.name, up=replica.up, lag_seconds=replica.lag)
+        )
+    return router
 
 
 async def _become_ready(app: Sanic) -> None:
@@ -504,12 +533,14 @@ async def _publish_request_metrics(request_metrics: RequestMetrics) -> None:
 
 async def _sample_database_pool(settings: Settings) -> None:
     """Each worker reports its own pool; the metrics endpoint adds the workers up."""
+    names = ["default"] + [f"replica{index}" for index in range(len(settings.database_replica_urls))]
     while True:
-        usage = database.pool_usage()
-        if usage is not None:
-            metrics.set_database_pool(usage.name, used=usage.used, idle=usage.idle, maximum=usage.maximum)
-        else:  # not opened yet: the bound is still known
-            metrics.set_database_pool("default", used=0, idle=0, maximum=settings.database_pool_max)
+        for name in names:
+            usage = database.pool_usage(name)
+            if usage is not None:
+                metrics.set_database_pool(usage.name, used=usage.used, idle=usage.idle, maximum=usage.maximum)
+            else:  # not opened yet: the bound is still known
+                metrics.set_database_pool(name, used=0, idle=0, maximum=settings.database_pool_max)
         await asyncio.sleep(POOL_SAMPLE_SECONDS)
 
 

@@ -220,12 +220,20 @@ def _check_config(settings: Settings, args: argparse.Namespace) -> int:
     hidden = {"jwt_secret", "jwt_previous_secrets"}
     for name, value in settings.model_dump().items():
         shown = "***" if name in hidden and value else value
-        if name in ("database_url", "redis_url") and isinstance(value, str) and "@" in value:
-            scheme, _, rest = value.partition("://")
-            shown = f"{scheme}://***@{rest.split('@', 1)[1]}"
+        if name in ("database_url", "redis_url") and isinstance(value, str):
+            shown = _without_login(value)
+        if name == "database_replica_urls":
+            shown = ",".join(_without_login(url) for url in value)
         print(f"{name.upper()}={shown}")
     print(f"# effective WORKERS={settings.effective_workers}")
     return 0
+
+
+def _without_login(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     database_pool_min: int = Field(2, ge=0, le=1000)
     database_pool_max: int = Field(20, ge=1, le=1000)
     database_timeout_seconds: float = Field(5.0, gt=0, le=300)
+    # Streaming replicas for reads (halo.db.replicas); each worker opens a pool of DATABASE_POOL_MAX to each.
+    database_replica_urls: CommaList = []
+    replica_max_lag_seconds: float = Field(5.0, gt=0, le=3600)
     # A transaction-mode pooler between HALO and PostgreSQL (docs/operations.md#behind-pgbouncer):
     # "pgbouncer" turns off asyncpg's statement cache, whose named statements live on one server connection.
     database_pooler: Literal["none", "pgbouncer"] = "none"
@@ -168,7 +171,9 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("jwt_previous_secrets", "trusted_proxies", "cors_origins", mode="before")
+    @field_validator(
+        "jwt_previous_secrets", "trusted_proxies", "cors_origins", "database_replica_urls", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -218,6 +223,18 @@ class Settings(BaseSettings):
             raise ValueError("must start with postgres:// or postgresql://")
         return value
 
+    @field_validator("database_replica_urls")
+    @classmethod
+    def _replica_schemes(cls, value: list[str]) -> list[str]:
+        urls = []
+        for url in value:
+            if url.startswith("postgresql://"):
+                url = "postgres://" + url[len("postgresql://") :]
+            if not url.startswith("postgres://"):
+                raise ValueError("each replica URL must start with postgres:// or postgresql://")
+            urls.append(url)
+        return urls
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
@@ -253,6 +270,8 @@ class Settings(BaseSettings):
             )
         if (self.database_pooler != "none" or self.database_migration_url is not None) and self.is_sqlite:
             raise ValueError("DATABASE_POOLER and DATABASE_MIGRATION_URL need a PostgreSQL DATABASE_URL")
+        if self.database_replica_urls and self.is_sqlite:
+            raise ValueError("DATABASE_REPLICA_URLS needs a PostgreSQL DATABASE_URL")
         if self.rate_limit_backend == "redis" and self.redis_url is None:
             raise ValueError("RATE_LIMIT_BACKEND=redis needs REDIS_URL")
         if self.redis_cluster and self.redis_url is None:

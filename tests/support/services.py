@@ -154,6 +154,23 @@ class ThrowawayPostgres:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+@dataclass
+class ThrowawayReplica(ThrowawayPostgres):
+    """A streaming replica of a throwaway primary (`pg_basebackup -R`), on its own port."""
+
+    def clone(self, primary: ThrowawayPostgres) -> ThrowawayReplica:
+        basebackup = _pg_binary("pg_basebackup")
+        if basebackup is None:
+            raise ServiceUnavailable("PostgreSQL binaries (pg_basebackup) are not installed; " + INSTALL_HINT)
+        self.directory.chmod(0o755)
+        self._run(
+            basebackup,
+            *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
+            *("-D", str(self.directory / "data"), "-R", "-X", "stream", "-c", "fast"),
+        )
+        return self
+
+
 def postgres_server_url() -> tuple[str, ThrowawayPostgres | None]:
     """A PostgreSQL server the tests may create databases on (and the throwaway one, if started)."""
     url = os.environ.get("TEST_DATABASE_URL")

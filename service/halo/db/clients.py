@@ -15,6 +15,7 @@ from redis.retry import Retry
 from tortoise.backends.base.config_generator import expand_db_url
 
 from halo.config import Settings
+from halo.db.replicas import replica_connection
 
 APP_LABEL = "halo"
 MODELS_MODULE = "halo.db.models"
@@ -81,8 +82,11 @@ def tortoise_config(settings: Settings, *, pool_max: int | None = None) -> dict[
             reset=_keep_session,
         )
         credentials.update(asyncpg_pooler_options(settings))
+    configured = {"default": connection}
+    for index, url in enumerate(settings.database_replica_urls):  # read replicas: halo.db.replicas
+        configured[f"replica{index}"] = replica_connection(connection, url)
     return {
-        "connections": {"default": connection},
+        "connections": configured,
         "apps": _apps(),
         "use_tz": True,
         "timezone": "UTC",

@@ -24,6 +24,7 @@ class BearerAuth:
     def authenticate(self, request: Request) -> Awaitable[None] | None:
         """Nothing to await for an anonymous request; the token check otherwise."""
         request.ctx.principal = None
+        self._service.calling(None)  # a keep-alive connection's requests share one task's context
         header = request.headers.get("authorization")
         route = request.route
         if header is None:

@@ -149,7 +149,35 @@ class Metrics:
             multiprocess_mode="max",
             registry=registry,
         )
+        self.db_reads = Counter(
+            "halo_db_reads",
+            "Repository reads by the pool that served them (primary or a read replica).",
+            ["pool", "role"],
+            registry=registry,
+        )
+        self.db_pool_up = Gauge(
+            "halo_db_pool_up",
+            "1 while every worker routes reads to this pool (a replica that is up and within the lag bound).",
+            ["pool", "role"],
+            multiprocess_mode="livemin",
+            registry=registry,
+        )
+        self.db_replica_lag = Gauge(
+            "halo_db_replica_lag_seconds",
+            "How far each read replica is behind the primary as the workers measure it (the primary: 0).",
+            ["pool"],
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+        self.db_replica_fallbacks = Counter(
+            "halo_db_replica_fallbacks",
+            "Reads sent to the primary though replicas are configured, by reason.",
+            ["reason"],
+            registry=registry,
+        )
         # every label value exported from the start (at zero), as the fixed sets they are
+        for reason in ("lag", "down", "read_your_writes"):
+            self.db_replica_fallbacks.labels(reason)
         for event in ("held", "approved"):
             self.comments_moderated.labels(event)
         for outcome in ("built", "skipped", "failed"):
@@ -248,6 +276,31 @@ def set_database_pool(pool: str, *, used: int, idle: int, maximum: int) -> None:
     family.db_connections.labels(pool, "used").set(used)
     family.db_connections.labels(pool, "idle").set(idle)
     family.db_connections_max.labels(pool).set(maximum)
+
+
+def record_db_read(pool: str, role: str) -> None:
+    """`pool` is `primary` or a replica's `replica<N>` (from the configuration, never a client)."""
+    metrics().db_reads.labels(pool, role).inc()
+
+
+def record_replica_fallback(reason: str) -> None:
+    """`reason` is `lag`, `down` or `read_your_writes` (a fixed set in the code)."""
+    metrics().db_replica_fallbacks.labels(reason).inc()
+
+
+def set_primary_pool() -> None:
+    """At worker start: the primary's series (it always takes reads, and is behind no one)."""
+    family = metrics()
+    family.db_reads.labels("primary", "primary")
+    family.db_pool_up.labels("primary", "primary").set(1)
+    family.db_replica_lag.labels("primary").set(0)
+
+
+def set_replica_state(pool: str, *, up: bool, lag_seconds: float) -> None:
+    family = metrics()
+    family.db_pool_up.labels(pool, "replica").set(1 if up else 0)
+    if lag_seconds != float("inf"):  # unknown until the primary and the replica have both answered
+        family.db_replica_lag.labels(pool).set(lag_seconds)
 
 
 def set_build_info(version: str) -> None:

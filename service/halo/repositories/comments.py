@@ -19,6 +19,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
 from halo.db.models import Comment, Video
+from halo.db.replicas import writes
 from halo.repositories.base import translate_errors
 from halo.repositories.engagement import CounterRow, VideoMissing
 from halo.repositories.sql import Sql, to_datetime
@@ -128,10 +129,14 @@ class CommentRepository:
 
     @translate_errors
     async def get(self, comment_id: int) -> CommentRow | None:
-        raw = await self._sql.fetchrow(f"SELECT {COMMENT_COLUMNS} FROM comments WHERE id = $1", comment_id)  # noqa: S608
+        raw = await self._sql.reader().fetchrow(
+            f"SELECT {COMMENT_COLUMNS} FROM comments WHERE id = $1",  # noqa: S608
+            comment_id,
+        )
         return _comment(raw) if raw else None
 
     @translate_errors
+    @writes
     async def add(
         self, video_id: int, user_id: int, body: str, *, parent_id: int | None, status: Status
     ) -> tuple[CommentRow, CounterRow]:
@@ -169,6 +174,7 @@ class CommentRepository:
             raise VideoMissing(video_id) from exc
 
     @translate_errors
+    @writes
     async def edit(self, comment_id: int, body: str) -> CommentRow | None:
         async with self._sql.transaction() as tx:  # the row read back as this edit left it
             query = Comment.filter(id=comment_id).using_db(tx.client)
@@ -178,6 +184,7 @@ class CommentRepository:
         return _row(comment) if comment is not None else None
 
     @translate_errors
+    @writes
     async def approve(self, comment_id: int) -> tuple[CommentRow, CounterRow | None] | None:
         """Publish a held comment and count it; a published one is returned unchanged (counters
         None). None when the comment is gone, or its parent went while it was held."""
@@ -199,6 +206,7 @@ class CommentRepository:
             return _row(comment), await self._count(tx, comment.video_id, 1)
 
     @translate_errors
+    @writes
     async def delete(self, comment_id: int) -> tuple[CommentRow, CounterRow | None] | None:
         """Delete a comment (a top-level one with its replies) and uncount every published one
         that went; counters None when nothing counted went. None when it was already gone."""
@@ -235,7 +243,7 @@ class CommentRepository:
         if after is not None:
             args += [self._sql.timestamp(after[0]), after[1]]
             seek = "AND (created_at, id) < ($4, $5)"
-        rows = await self._sql.fetch(
+        rows = await self._sql.reader().fetch(
             f"SELECT {COMMENT_COLUMNS} FROM comments "  # noqa: S608
             f"WHERE video_id = $1 AND parent_id IS NULL AND status = $2 {seek} "
             "ORDER BY created_at DESC, id DESC LIMIT $3",
@@ -254,7 +262,7 @@ class CommentRepository:
         if after is not None:
             args += [self._sql.timestamp(after[0]), after[1]]
             seek = "AND (created_at, id) > ($3, $4)"
-        rows = await self._sql.fetch(
+        rows = await self._sql.reader().fetch(
             f"SELECT {COMMENT_COLUMNS} FROM comments "  # noqa: S608
             f"WHERE parent_id = $1 AND status = 'published' {seek} "
             "ORDER BY created_at ASC, id ASC LIMIT $2",

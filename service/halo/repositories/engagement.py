@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 from tortoise.exceptions import IntegrityError
 
+from halo.db.replicas import writes
 from halo.repositories.base import translate_errors
 from halo.repositories.sql import Sql, db_datetime
 
@@ -85,11 +86,13 @@ class EngagementRepository:
         self._sqlite_flush = asyncio.Lock()
 
     @translate_errors
+    @writes
     async def like(self, video_id: int, user_id: int) -> tuple[bool, CounterRow]:
         """Like once (idempotent). Returns whether this call changed anything, and the counters after it."""
         return await self._toggle(video_id, user_id, like=True)
 
     @translate_errors
+    @writes
     async def unlike(self, video_id: int, user_id: int) -> tuple[bool, CounterRow]:
         return await self._toggle(video_id, user_id, like=False)
 

@@ -12,17 +12,20 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import tortoise.backends.sqlite.executor  # noqa: F401 - registers its datetime adapter, replaced below
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from halo.db import replicas
+
+T = TypeVar("T")
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
@@ -144,3 +147,38 @@ class Sql:
     async def transaction(self) -> AsyncIterator[Sql]:
         async with in_transaction("default") as connection:
             yield Sql(connection)
+
+    def reader(self) -> Sql:
+        """Where a read may go: a read replica that can serve it (halo.db.replicas), else the
+        primary. Inside a transaction, the transaction; without replicas, the primary."""
+        return self if self._client is not None or replicas.router() is None else ReadSql()
+
+
+class ReadSql(Sql):
+    """Reads on a replica the router chooses, else on the primary. A replica's failure is
+    retried once on the primary (and the replica skipped until it answers again): a request
+    never fails because a replica is down. Writes (`execute`) stay on the primary."""
+
+    async def _routed(self, run: Callable[[Sql], Awaitable[T]]) -> T:
+        router = replicas.router()
+        replica = await router.choose() if router is not None else None
+        if router is None or replica is None:
+            result = await run(Sql())
+            if router is not None:
+                router.read(None)
+            return result
+        try:
+            result = await run(Sql(replica.client))
+        except Exception as exc:
+            router.failed(replica, exc)
+            result = await run(Sql())
+            router.read(None)
+            return result
+        router.read(replica)
+        return result
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        return await self._routed(lambda target: Sql.fetch(target, sql, *args))
+
+    async def fetch_records(self, sql: str, *args: Any) -> list[Any]:
+        return await self._routed(lambda target: Sql.fetch_records(target, sql, *args))

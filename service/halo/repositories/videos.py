@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from halo.db.models import Video
+from halo.db.replicas import writes
 from halo.repositories.base import translate_errors
 from halo.repositories.sql import Sql, to_datetime
 
@@ -113,9 +114,10 @@ class VideoRepository:
         """Rows of a `SELECT {COLUMNS}`. On PostgreSQL straight from asyncpg's records, by
         position (COLUMNS is in VideoRow's order; booleans and timestamptz arrive as Python's),
         without a dict and a keyword call per row: list pages build many."""
-        if self._sql.is_postgres:
-            return [VideoRow(*record) for record in await self._sql.fetch_records(sql, *args)]
-        return [_row(raw) for raw in await self._sql.fetch(sql, *args)]
+        reader = self._sql.reader()  # a read replica when one can serve it
+        if reader.is_postgres:
+            return [VideoRow(*record) for record in await reader.fetch_records(sql, *args)]
+        return [_row(raw) for raw in await reader.fetch(sql, *args)]
 
     # raw SQL: the warm detail read (through _rows)
     @translate_errors
@@ -124,6 +126,7 @@ class VideoRepository:
         return rows[0] if rows else None
 
     @translate_errors
+    @writes
     async def create(self, user_id: int, fields: dict[str, Any]) -> VideoRow:
         video = await Video.create(
             user_id=user_id,
@@ -140,6 +143,7 @@ class VideoRepository:
         return _video(video)
 
     @translate_errors
+    @writes
     async def update(self, video_id: int, changes: dict[str, Any]) -> VideoRow | None:
         values = {name: changes[name] for name in EDITABLE if name in changes}
         async with self._sql.transaction() as tx:  # the row read back as this update left it
@@ -150,6 +154,7 @@ class VideoRepository:
         return _video(video) if video is not None else None
 
     @translate_errors
+    @writes
     async def delete(self, video_id: int) -> bool:
         """Delete a video; its likes and comments go with it (ON DELETE CASCADE)."""
         return await Video.filter(id=video_id).using_db(self._sql.client).delete() > 0
@@ -222,4 +227,5 @@ class VideoRepository:
 
     @translate_errors
     async def exists(self, video_id: int) -> bool:
-        return await self._sql.fetchrow("SELECT 1 AS one FROM videos WHERE id = $1", video_id) is not None
+        row = await self._sql.reader().fetchrow("SELECT 1 AS one FROM videos WHERE id = $1", video_id)
+        return row is not None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from halo.concurrency import ReadCoalescer
+from halo.db import replicas
 from halo.redis.event_bus import EventBus
 from halo.redis.link import StoreUnavailable
 from halo.redis.login_throttle import LoginThrottle
@@ -171,7 +172,15 @@ class AuthService:
             raise Unauthorized("invalid or expired token", reason="revoked")
         if state is None:
             raise Unauthorized("invalid or expired token", reason="unknown_user")
-        return Principal(claims.user_id, claims.jti, claims.expires_at, state.is_adult, state.adult_mode)
+        principal = Principal(claims.user_id, claims.jti, claims.expires_at, state.is_adult, state.adult_mode)
+        self.calling(principal)
+        return principal
+
+    @staticmethod
+    def calling(principal: Principal | None) -> None:
+        """Who the current request runs for, as the data layer sees it: the reads of a caller who
+        wrote wait for a replica that has their write, or use the primary (halo.db.replicas)."""
+        replicas.caller.set(principal.user_id if principal is not None else None)
 
     async def profile(self, principal: Principal) -> UserRecord:
         user = await self._users.get(principal.user_id)
