@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from pathlib import Path
@@ -479,3 +480,62 @@ def test_chart_readme_documents_every_value() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     missing = [key for key in _leaf_keys(values) if f"`{key}`" not in readme]
     assert not missing, f"values missing from charts/halo/README.md: {missing}"
+
+
+def test_behind_pgbouncer_the_budget_counts_the_poolers_clients_and_server_connections(
+    tools: Tools, tmp_path: Path
+) -> None:
+    values = CHART / "ci" / "pgbouncer-values.yaml"
+    objects = render(tools, values)
+    assert one(objects, "ConfigMap", "halo")["data"]["DATABASE_POOLER"] == "pgbouncer"
+    assert one(objects, "ConfigMap", "halo")["data"]["DATABASE_POOL_MAX"] == "8"
+    # the migration Job (only) connects directly: its lock is a session's
+    job = one(objects, "Job")["spec"]["template"]["spec"]["containers"][0]
+    job_env = {e["name"]: e for e in job["env"]}
+    ref = job_env["DATABASE_MIGRATION_URL"]["valueFrom"]["secretKeyRef"]
+    hook_secret = one(objects, "Secret", ref["name"])
+    assert (
+        base64.b64decode(hook_secret["data"][ref["key"]]).decode()
+        == "postgres://halo@halo-postgresql:5432/halo"
+    )
+    app = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert "DATABASE_MIGRATION_URL" not in {e["name"] for e in app["env"]}
+    # (20 + 1 surge) pods x 2 workers x 8 = 336 client connections: far beyond max_connections 100
+    # without the pooler, within its max_client_conn 400; 20 server connections + 10 reserved <= 100
+    refused = helm_template(tools, values, set_values=["database.pooler=none"], check=False)
+    assert "connection budget broken" in refused.stderr and "database.maxConnections 100" in refused.stderr
+    refused = helm_template(
+        tools, values, set_values=["database.poolerMaxClientConnections=300"], check=False
+    )
+    assert "336 > database.poolerMaxClientConnections 300" in refused.stderr
+    refused = helm_template(tools, values, set_values=["database.poolerServerConnections=95"], check=False)
+    assert "95 + reservedConnections 10 = 105 > database.maxConnections 100" in refused.stderr
+    # no direct connection for the migrations: refused while they are on
+    refused = helm_template(tools, values, set_values=["database.migrationUrl="], check=False)
+    assert "database.migrationUrl" in refused.stderr
+    assert helm_template(tools, values, set_values=["database.migrationUrl=", "migrations.enabled=false"])
+    # with an existing Secret, its migration-url key
+    objects = render(tools, values, set_values=["database.existingSecret=db", "database.migrationUrl="])
+    job = one(objects, "Job")["spec"]["template"]["spec"]["containers"][0]
+    ref = {e["name"]: e for e in job["env"]}["DATABASE_MIGRATION_URL"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "db", "key": "migration-url"}
+    # without a pooler nothing changes: no DATABASE_MIGRATION_URL anywhere
+    plain = render(tools)
+    assert one(plain, "ConfigMap", "halo")["data"]["DATABASE_POOLER"] == "none"
+    job = one(plain, "Job")["spec"]["template"]["spec"]["containers"][0]
+    assert "DATABASE_MIGRATION_URL" not in {e["name"] for e in job["env"]}
+    notes = _notes(
+        tools, tmp_path, *[f"{k}={v}" for k, v in _flat(yaml.safe_load(values.read_text())).items()]
+    )
+    assert "336 of the pooler's max_client_conn 400" in notes
+    assert "20 pooler server connections + 10 reserved = 30 of PostgreSQL's max_connections 100" in notes
+
+
+def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat |= _flat(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

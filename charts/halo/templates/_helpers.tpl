@@ -64,7 +64,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* Environment variables the chart sets itself: refused in config.extra and extraEnvVars. */}}
 {{- define "halo.managedEnv" -}}
-{{- list "HOST" "PORT" "METRICS_HOST" "METRICS_PORT" "WORKERS" "DATABASE_URL" "DATABASE_PASSWORD" "REDIS_URL" "JWT_SECRET" "JWT_PREVIOUS_SECRETS" "DATABASE_POOL_MIN" "DATABASE_POOL_MAX" "REDIS_POOL_MAX" "REDIS_CLUSTER" "SHUTDOWN_DELAY_SECONDS" "SHUTDOWN_TIMEOUT_SECONDS" "PROMETHEUS_MULTIPROC_DIR" "ENV" "LOG_LEVEL" "LOG_FORMAT" "TRUSTED_PROXIES" | toJson }}
+{{- list "HOST" "PORT" "METRICS_HOST" "METRICS_PORT" "WORKERS" "DATABASE_URL" "DATABASE_PASSWORD" "REDIS_URL" "JWT_SECRET" "JWT_PREVIOUS_SECRETS" "DATABASE_POOL_MIN" "DATABASE_POOL_MAX" "DATABASE_POOLER" "DATABASE_MIGRATION_URL" "REDIS_POOL_MAX" "REDIS_CLUSTER" "SHUTDOWN_DELAY_SECONDS" "SHUTDOWN_TIMEOUT_SECONDS" "PROMETHEUS_MULTIPROC_DIR" "ENV" "LOG_LEVEL" "LOG_FORMAT" "TRUSTED_PROXIES" | toJson }}
 {{- end }}
 
 {{/* Pods at most: the HPA's ceiling (or the fixed count) plus the rolling update's surge. */}}
@@ -79,9 +79,24 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if le (int .Values.terminationGracePeriodSeconds) (int $drain) }}
 {{- fail (printf "terminationGracePeriodSeconds (%v) must be longer than shutdown.preStopSleepSeconds + delaySeconds + timeoutSeconds (%v), or pods are killed mid-drain" .Values.terminationGracePeriodSeconds $drain) }}
 {{- end }}
-{{- $used := add (mul (include "halo.maxPods" . | int) .Values.workers .Values.database.poolMax) .Values.database.reservedConnections }}
+{{- $pools := mul (include "halo.maxPods" . | int) .Values.workers .Values.database.poolMax }}
+{{- if eq .Values.database.pooler "none" }}
+{{- $used := add $pools .Values.database.reservedConnections }}
 {{- if and .Values.database.enforceConnectionBudget (gt (int $used) (int .Values.database.maxConnections)) }}
 {{- fail (printf "connection budget broken: (max pods %s) x workers %v x database.poolMax %v + reservedConnections %v = %v > database.maxConnections %v" (include "halo.maxPods" .) .Values.workers .Values.database.poolMax .Values.database.reservedConnections $used .Values.database.maxConnections) }}
+{{- end }}
+{{- else }}
+{{- /* Behind a pooler: the pods' pools are its clients; PostgreSQL sees its server connections. */}}
+{{- $server := add .Values.database.poolerServerConnections .Values.database.reservedConnections }}
+{{- if and .Values.database.enforceConnectionBudget (gt (int $pools) (int .Values.database.poolerMaxClientConnections)) }}
+{{- fail (printf "connection budget broken: (max pods %s) x workers %v x database.poolMax %v = %v > database.poolerMaxClientConnections %v (the pooler's max_client_conn)" (include "halo.maxPods" .) .Values.workers .Values.database.poolMax $pools .Values.database.poolerMaxClientConnections) }}
+{{- end }}
+{{- if and .Values.database.enforceConnectionBudget (gt (int $server) (int .Values.database.maxConnections)) }}
+{{- fail (printf "connection budget broken: database.poolerServerConnections %v + reservedConnections %v = %v > database.maxConnections %v" .Values.database.poolerServerConnections .Values.database.reservedConnections $server .Values.database.maxConnections) }}
+{{- end }}
+{{- if and .Values.migrations.enabled (not .Values.database.migrationUrl) (not .Values.database.existingSecret) }}
+{{- fail (printf "database.pooler=%s needs a direct connection for the migration Job (its lock is a session's): set database.migrationUrl, or database.existingSecret with key database.existingSecretMigrationUrlKey" .Values.database.pooler) }}
+{{- end }}
 {{- end }}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
@@ -115,6 +130,7 @@ METRICS_PORT: {{ .Values.ports.metrics | quote }}
 WORKERS: {{ .Values.workers | quote }}
 DATABASE_POOL_MIN: {{ .Values.database.poolMin | quote }}
 DATABASE_POOL_MAX: {{ .Values.database.poolMax | quote }}
+DATABASE_POOLER: {{ .Values.database.pooler | quote }}
 REDIS_POOL_MAX: {{ .Values.redis.poolMax | quote }}
 REDIS_CLUSTER: {{ .Values.redis.cluster | quote }}
 SHUTDOWN_DELAY_SECONDS: {{ .Values.shutdown.delaySeconds | quote }}
@@ -171,6 +187,9 @@ comes from an existing Secret (the chart then creates no Secret).
 {{- else if not .Values.database.existingSecret }}
 {{ $keys.databaseUrl }}: {{ tpl .Values.database.url . | b64enc | quote }}
 {{- end }}
+{{- if and (ne .Values.database.pooler "none") .Values.database.migrationUrl (not .Values.database.existingSecret) }}
+{{ $keys.databaseMigrationUrl }}: {{ tpl .Values.database.migrationUrl . | b64enc | quote }}
+{{- end }}
 {{- if not .Values.redis.existingSecret }}
 {{ $keys.redisUrl }}: {{ tpl .Values.redis.url . | b64enc | quote }}
 {{- end }}
@@ -220,6 +239,23 @@ from its own existing Secret when one is named, else from the chart's Secret
     secretKeyRef:
       name: {{ $root.Values.redis.existingSecret | default $chart }}
       key: {{ ternary $root.Values.redis.existingSecretUrlKey $keys.redisUrl (not (empty $root.Values.redis.existingSecret)) }}
+{{- end }}
+
+{{/*
+The migration Job's direct connection behind a pooler (DATABASE_MIGRATION_URL):
+from database.existingSecret when named, else from the hook's copy of the chart's Secret.
+*/}}
+{{- define "halo.migrationEnv" -}}
+{{- $root := .root }}
+{{- with $root.Values.database }}
+{{- if ne .pooler "none" }}
+- name: DATABASE_MIGRATION_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret | default $.secretName }}
+      key: {{ ternary .existingSecretMigrationUrlKey $root.Values.secret.keys.databaseMigrationUrl (not (empty .existingSecret)) }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/* The operator's own environment (extraEnvVars, extraEnvVarsCM, extraEnvVarsSecret). */}}
