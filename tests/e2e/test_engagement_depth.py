@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from redis.asyncio import Redis
@@ -105,6 +106,52 @@ async def test_each_of_many_concurrent_likers_sees_its_own_like(http: httpx.Asyn
     for page in pages:
         states = {item["id"]: item["viewer"]["liked"] for item in page.json()["items"]}
         assert states == {video["id"]: video["id"] in liked_ids for video in videos}
+
+
+async def test_racing_likes_and_unlikes_of_one_user_end_as_postgresql_says(
+    http: httpx.AsyncClient, database_url: str, depth_redis_url: str
+) -> None:
+    """Likes and unlikes of one user sent at once to both workers: whatever order they commit in,
+    every read afterwards says what the likes table says, also once Redis has lost its copy."""
+    owner, fan = await register(http), await register(http)
+    vid = (await create_video(http, owner))["id"]
+
+    async def truth() -> bool:
+        connection = await asyncpg.connect(database_url)
+        try:
+            found = await connection.fetchval(
+                "SELECT count(*) FROM likes WHERE video_id = $1 AND user_id = $2", vid, fan.id
+            )
+        finally:
+            await connection.close()
+        return bool(found)
+
+    async def reads_agree(expected: bool) -> None:
+        for _ in range(6):  # both workers
+            detail = await http.get(f"{API}/videos/{vid}", headers=fan.auth)
+            assert detail.json()["viewer"] == {"liked": expected}
+            page = await http.get(f"{API}/videos", params={"ids": str(vid)}, headers=fan.auth)
+            assert page.json()["items"][0]["viewer"] == {"liked": expected}
+
+    for _ in range(3):
+        await http.get(f"{API}/videos/{vid}", headers=fan.auth)  # its state cached before the race
+        answers = await asyncio.gather(
+            *(
+                http.request("PUT" if n % 2 else "DELETE", f"{API}/videos/{vid}/like", headers=fan.auth)
+                for n in range(12)
+            )
+        )
+        assert {answer.status_code for answer in answers} == {200}
+        await reads_agree(await truth())
+
+    redis = Redis.from_url(depth_redis_url)  # Redis loses everything HALO keeps there
+    try:
+        keys = [key async for key in redis.scan_iter(match="halo:*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
+    await reads_agree(await truth())
 
 
 # --- counted views ------------------------------------------------------------------

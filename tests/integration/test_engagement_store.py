@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from halo.engagement.redis_store import RedisEngagementStore
-from halo.engagement.store import Counters, EngagementStore, VideoGone
+from halo.engagement.store import Counters, EngagementStore, LikeState, VideoGone
 from tests.integration.conftest import new_id, redis_link
 
 
@@ -186,3 +186,58 @@ async def test_a_change_mark_is_read_with_the_video_and_the_latest_wins(store: E
     assert snapshots[other].changed_ms is None
     await store.mark_changed(video, 3_000, ttl_seconds=60)
     assert (await store.read([video]))[video].changed_ms == 3_000
+
+
+async def test_like_states_keep_the_newest_version_per_user(store: EngagementStore) -> None:
+    video, fan, other = new_id(), 11, 12
+    assert (await store.read([video], liked_by=fan))[video].liked is None  # not cached: unknown
+    await store.cache_likes([LikeState(video, fan, liked=True, version=5)])
+    await store.cache_likes([LikeState(video, fan, liked=False, version=3)])  # a late, older answer
+    assert (await store.read([video], liked_by=fan))[video].liked is True
+    assert (await store.read([video], liked_by=other))[video].liked is None  # each user their own
+    assert (await store.read([video]))[video].liked is None  # nobody asked
+    await store.cache_likes([LikeState(video, fan, liked=False, version=6)])  # an unlike after it
+    assert (await store.read([video], liked_by=fan))[video].liked is False
+
+
+async def test_concurrent_reads_of_several_users_each_get_their_own_like(store: EngagementStore) -> None:
+    videos = [new_id() for _ in range(3)]
+    users = list(range(21, 27))
+    await store.cache_likes(
+        [
+            LikeState(video, user, (user + index) % 2 == 0, 1)
+            for index, video in enumerate(videos)
+            for user in users
+        ]
+    )
+    answers = await asyncio.gather(*(store.read(videos, liked_by=user) for user in users), store.read(videos))
+    for user, snapshots in zip(users, answers, strict=False):
+        assert [snapshots[video].liked for video in videos] == [(user + i) % 2 == 0 for i in range(3)]
+    assert [answers[-1][video].liked for video in videos] == [None, None, None]
+
+
+async def test_a_deleted_video_refuses_like_states(store: EngagementStore) -> None:
+    video = new_id()
+    await store.forget(video)
+    await store.cache_likes([LikeState(video, 31, liked=True, version=9)])
+    assert (await store.read([video], liked_by=31))[video].liked is None
+
+
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+async def test_like_states_of_an_older_epoch_count_as_missing(
+    request: pytest.FixtureRequest, kind: str
+) -> None:
+    """After a Redis outage or a failed write the link starts a new epoch: a like state cached
+    before it may be stale, so it is unknown until PostgreSQL answers again."""
+    link = await redis_link(request, kind)
+    store = RedisEngagementStore(link)
+    video = new_id()
+    try:
+        await store.cache_likes([LikeState(video, 41, liked=True, version=2)])
+        assert (await store.read([video], liked_by=41))[video].liked is True
+        link.epoch = "a-newer-epoch"
+        assert (await store.read([video], liked_by=41))[video].liked is None
+        await store.cache_likes([LikeState(video, 41, liked=False, version=1)])  # lower version, new epoch
+        assert (await store.read([video], liked_by=41))[video].liked is False
+    finally:
+        await link.client.aclose()

@@ -1,5 +1,6 @@
-"""The caller's own likes (`viewer.liked`): read from PostgreSQL, the reads of requests arriving
-together in one query, right after a like."""
+"""The caller's own likes (`viewer.liked`): cached in the engagement store beside the counters,
+stamped with the video's `counters_version`; what the cache lacks comes from PostgreSQL, the reads
+of requests arriving together in one query, and is cached for the next read."""
 
 from __future__ import annotations
 
@@ -8,13 +9,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from halo.engagement.memory_store import MemoryEngagementStore
-from halo.repositories.engagement import EngagementRepository
-from halo.repositories.users import UserRepository
+from halo.engagement.store import EngagementStore
+from halo.repositories.engagement import EngagementRepository, LikeRow
 from halo.repositories.videos import VideoRepository
 from halo.services.auth import Principal
 from halo.services.engagement import CounterMerge
-from tests.integration.conftest import unique
+from tests.integration.conftest import new_user, unique
 
 pytestmark = pytest.mark.usefixtures("orm")
 
@@ -23,44 +23,72 @@ class CountingRepository(EngagementRepository):
     def __init__(self) -> None:
         super().__init__()
         self.queries = 0
+        self.answered = 0  # queries whose rows are read
+        self.hold: asyncio.Event | None = None  # when set: answers wait for it after reading
 
-    async def liked_pairs(self, pairs: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
+    async def like_states(self, pairs: Sequence[tuple[int, int]]) -> list[LikeRow]:
         self.queries += 1
-        return await super().liked_pairs(pairs)
+        rows = await super().like_states(pairs)
+        self.answered += 1
+        if self.hold is not None:
+            await self.hold.wait()
+        return rows
 
 
 async def _user() -> Principal:
-    user = await UserRepository().create(
-        email=f"{unique()}@example.com",
-        username=unique(),
-        password_hash="x",
-        display_name="U",
-        is_adult=False,
-    )
+    user = await new_user()
     return Principal(user.id, "jti", 0, is_adult=False, adult_mode=False)
 
 
-async def test_concurrent_readers_each_get_their_own_likes_from_one_query() -> None:
+async def _videos(count: int) -> list[int]:
     owner = await _user()
-    videos = [(await VideoRepository().create(owner.user_id, {"title": unique("v")})).id for _ in range(4)]
+    return [(await VideoRepository().create(owner.user_id, {"title": unique("v")})).id for _ in range(count)]
+
+
+async def test_concurrent_readers_share_one_query_then_read_the_cache(store: EngagementStore) -> None:
+    videos = await _videos(4)
     readers = [await _user() for _ in range(6)]
     repository = CountingRepository()
     for index, reader in enumerate(readers):
         for video in videos[: index % 4]:
             await repository.like(video, reader.user_id)
-    merge = CounterMerge(MemoryEngagementStore(), repository)
-    answers = await asyncio.gather(*(merge.liked(reader, videos) for reader in readers))
-    assert answers == [set(videos[: index % 4]) for index in range(len(readers))]
+    merge = CounterMerge(store, repository)
+    expected = [set(videos[: index % 4]) for index in range(len(readers))]
+
+    assert await asyncio.gather(*(merge.liked(reader, videos) for reader in readers)) == expected
     assert repository.queries == 1
+    assert await asyncio.gather(*(merge.liked(reader, videos) for reader in readers)) == expected
+    assert repository.queries == 1  # every state was cached by the first round
 
 
-async def test_a_like_shows_in_the_next_read() -> None:
-    owner, fan = await _user(), await _user()
-    video = (await VideoRepository().create(owner.user_id, {"title": unique("v")})).id
+async def test_a_like_and_an_unlike_show_in_the_next_read_of_another_reader(store: EngagementStore) -> None:
+    """What the like path does (PostgreSQL, then the cache with the new version) seen through a
+    second CounterMerge over the same store: another worker of the fleet."""
+    (video,) = await _videos(1)
+    fan = await _user()
     repository = EngagementRepository()
-    merge = CounterMerge(MemoryEngagementStore(), repository)
-    assert await merge.liked(fan, [video]) == set()
-    await repository.like(video, fan.user_id)
-    assert await merge.liked(fan, [video]) == {video}
-    await repository.unlike(video, fan.user_id)
-    assert await merge.liked(fan, [video]) == set()
+    writer, reader = CounterMerge(store, repository), CounterMerge(store, repository)
+    assert await reader.liked(fan, [video]) == set()  # cached as "not liked"
+    _, counters = await repository.like(video, fan.user_id)
+    await writer.cache_like(video, fan.user_id, True, counters)
+    assert await reader.liked(fan, [video]) == {video}
+    _, counters = await repository.unlike(video, fan.user_id)
+    await writer.cache_like(video, fan.user_id, False, counters)
+    assert await reader.liked(fan, [video]) == set()
+
+
+async def test_an_answer_read_before_a_like_never_overwrites_it(store: EngagementStore) -> None:
+    (video,) = await _videos(1)
+    fan = await _user()
+    repository = CountingRepository()
+    merge = CounterMerge(store, repository)
+    repository.hold = asyncio.Event()
+    slow_reader = asyncio.create_task(merge.liked(fan, [video]))
+    while repository.answered == 0:  # its PostgreSQL read is done; its answer ("not liked") waits
+        await asyncio.sleep(0.01)
+    _, counters = await EngagementRepository().like(video, fan.user_id)
+    await merge.cache_like(video, fan.user_id, True, counters)
+    repository.hold.set()
+    assert await slow_reader == set()  # it asked before the like
+    assert await merge.liked(fan, [video]) == {video}  # and its late answer was not cached over it
+    assert repository.queries == 1

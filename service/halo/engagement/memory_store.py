@@ -20,6 +20,7 @@ from halo.engagement.store import (
     TREND_BUCKET_TTL_SECONDS,
     TREND_BUCKETS,
     Counters,
+    LikeState,
     Ranking,
     Snapshot,
     VideoGone,
@@ -28,6 +29,7 @@ from halo.engagement.store import (
 )
 
 MAX_CACHED_COUNTERS = 100_000
+MAX_LIKE_STATES = 1_000_000  # cached (video, user) like states; the least recently used go first
 MAX_VIEW_MARKS = 1_000_000  # (video, viewer) marks of the view window; the oldest go first
 
 
@@ -39,6 +41,7 @@ class MemoryEngagementStore:
         (as the Redis store publishes on the video's live channel)."""
         self._on_change = on_change or (lambda video_id: None)
         self._counters: OrderedDict[int, Counters] = OrderedDict()
+        self._likes: OrderedDict[tuple[int, int], LikeState] = OrderedDict()  # (video, user)
         self._presence: dict[int, dict[str, float]] = {}
         self._gone: dict[int, float] = {}
         self._changed: dict[int, tuple[int, float]] = {}  # video -> (changed at ms, remembered until)
@@ -104,7 +107,7 @@ class MemoryEngagementStore:
             return False
         return True
 
-    async def read(self, video_ids: Sequence[int]) -> dict[int, Snapshot]:
+    async def read(self, video_ids: Sequence[int], liked_by: int | None = None) -> dict[int, Snapshot]:
         now = self._now()
         return {
             video_id: Snapshot(
@@ -113,9 +116,32 @@ class MemoryEngagementStore:
                 self._live(video_id, now),
                 self._is_gone(video_id),
                 self._changed_ms(video_id, now),
+                self._liked(video_id, liked_by),
             )
             for video_id in video_ids
         }
+
+    def _liked(self, video_id: int, user_id: int | None) -> bool | None:
+        if user_id is None:
+            return None
+        state = self._likes.get((video_id, user_id))
+        if state is None:
+            return None
+        self._likes.move_to_end((video_id, user_id))
+        return state.liked
+
+    async def cache_likes(self, states: Sequence[LikeState]) -> None:
+        for state in states:
+            if self._is_gone(state.video_id):
+                continue
+            key = (state.video_id, state.user_id)
+            current = self._likes.get(key)
+            if current is not None and current.version >= state.version:
+                continue
+            self._likes[key] = state
+            self._likes.move_to_end(key)
+            if len(self._likes) > MAX_LIKE_STATES:
+                self._likes.popitem(last=False)
 
     async def cache_counters(self, items: Sequence[tuple[int, Counters]]) -> None:
         for video_id, counters in items:

@@ -19,6 +19,7 @@ from redis.exceptions import NoScriptError
 from halo.concurrency import ReadCoalescer
 from halo.engagement.store import (
     COUNTERS_TTL_SECONDS,
+    LIKE_STATE_TTL_SECONDS,
     MAX_RANKED,
     RANKING_KEEP_SECONDS,
     TOMBSTONE_SECONDS,
@@ -26,6 +27,7 @@ from halo.engagement.store import (
     TREND_BUCKET_TTL_SECONDS,
     TREND_BUCKETS,
     Counters,
+    LikeState,
     Ranking,
     Snapshot,
     VideoGone,
@@ -64,6 +66,11 @@ def presence_key(video_id: int) -> str:
     return f"halo:{{v:{video_id}}}:p"
 
 
+def like_key(video_id: int, user_id: int) -> str:
+    """A user's like state of a video: "epoch|version|0 or 1", in the video's slot."""
+    return f"halo:{{v:{video_id}}}:u:{user_id}"
+
+
 def gone_key(video_id: int) -> str:
     return f"halo:{{v:{video_id}}}:gone"
 
@@ -84,8 +91,9 @@ return {c[1], c[2], c[3], c[4], live, redis.call('EXISTS', KEYS[3]), redis.call(
 )
 
 # One call for everything about N videos (single Redis; a cluster uses READ_VIDEO + READ_VIEWS per slot).
-# KEYS: pending, batches, then counters, presence, gone, changed of each video; ARGV: video ids
-# -> {{video fields as READ_VIDEO, ...}, pending values, {seq, values, ...}}
+# KEYS: pending, batches, then counters, presence, gone, changed of each video, then the like
+# states asked for; ARGV: video ids
+# -> {{video fields as READ_VIDEO, ...}, pending values, {seq, values, ...}, like state values}
 READ_ALL = (
     _NOW_MS
     + f"""
@@ -103,7 +111,10 @@ for _, seq in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   batches[#batches + 1] = seq
   batches[#batches + 1] = redis.call('HMGET', '{BATCH_PREFIX}' .. seq, unpack(ARGV))
 end
-return {{videos, pending, batches}}
+local likes = {{}}
+local first = 3 + #ARGV * 4
+if #KEYS >= first then likes = redis.call('MGET', unpack(KEYS, first)) end
+return {{videos, pending, batches, likes}}
 """
 )
 
@@ -129,6 +140,19 @@ if current[2] == ARGV[4] and current[1] and tonumber(current[1]) >= tonumber(ARG
 redis.call('HSET', KEYS[1], 'l', ARGV[1], 'c', ARGV[2], 'v', ARGV[3], 'e', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('PUBLISH', ARGV[6], '')
+return 1
+"""
+
+# KEYS: like state, gone; ARGV: epoch, version, liked (0/1), ttl. An entry of this epoch with
+# the same or a newer version stays: a late answer of PostgreSQL never overwrites a later like.
+FILL_LIKE = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local current = redis.call('GET', KEYS[1])
+if current then
+  local epoch, version = string.match(current, '^([^|]*)|(%d+)|')
+  if epoch == ARGV[1] and tonumber(version) >= tonumber(ARGV[2]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[3], 'EX', ARGV[4])
 return 1
 """
 
@@ -313,6 +337,7 @@ SCRIPTS = {
     "read_all": READ_ALL,
     "read_views": READ_VIEWS,
     "fill": FILL_COUNTERS,
+    "fill_like": FILL_LIKE,
     "add_view": ADD_VIEW,
     "heartbeat": HEARTBEAT,
     "leave": LEAVE,
@@ -336,6 +361,14 @@ def _int(value: Any) -> int:
     return int(value) if value is not None else 0
 
 
+def _liked(state: Any, epoch: str) -> bool | None:
+    """A cached like state, if it belongs to the current epoch."""
+    if state is None or not epoch:
+        return None
+    entry_epoch, _, rest = state.decode().partition("|")
+    return rest.endswith("|1") if entry_epoch == epoch else None
+
+
 def _tally(pending: Any, batches: list[Any]) -> ViewTally:
     pairs = tuple(
         (int(batches[i]), int(batches[i + 1]))
@@ -353,7 +386,8 @@ class RedisEngagementStore:
         self._retention_ms = int(batch_retention_seconds * 1000)
         self._loads = 0  # times this store has loaded its scripts
         self._loading = asyncio.Lock()
-        self._reads: ReadCoalescer[int, Snapshot] = ReadCoalescer(self._read_now)
+        # keyed by (video id, user id whose like state is wanted, or 0)
+        self._reads: ReadCoalescer[tuple[int, int], Snapshot] = ReadCoalescer(self._read_now)
 
     async def _run(self, op: Callable[[], Awaitable[T]], *, write: bool) -> T:
         """Scripts run by SHA (one round trip); after a Redis restart they are loaded again."""
@@ -401,45 +435,79 @@ class RedisEngagementStore:
         # It also skips evalsha()'s deprecated-argument wrapper, 4% of the warm detail path.
         return target.execute_command("EVALSHA", SHAS[name], len(keys), *keys, *args)
 
-    async def read(self, video_ids: Sequence[int]) -> Mapping[int, Snapshot]:
-        """Snapshots of at least `video_ids`: reads asked for together share one call (coalesce.py)."""
+    async def read(self, video_ids: Sequence[int], liked_by: int | None = None) -> Mapping[int, Snapshot]:
+        """Snapshots of `video_ids`: reads asked for together share one call (halo.concurrency)."""
         if not video_ids:
             return {}
-        return await self._reads.read(video_ids)
+        user = liked_by or 0
+        found = await self._reads.read([(video_id, user) for video_id in video_ids])
+        return {video_id: found[(video_id, user)] for video_id in video_ids}
 
-    async def _read_now(self, video_ids: Sequence[int]) -> dict[int, Snapshot]:
+    async def _read_now(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], Snapshot]:
         epoch = self._link.epoch
+        video_ids = list(dict.fromkeys(video_id for video_id, _ in keys))
+        asked = [(video_id, user) for video_id, user in keys if user]
         if self._cluster:
-            raw_videos, pending, batches = await self._run(lambda: self._read_by_slot(video_ids), write=False)
+            raw_videos, pending, batches, likes = await self._run(
+                lambda: self._read_by_slot(video_ids, asked), write=False
+            )
         else:
-            keys = [PENDING, BATCHES]
+            redis_keys = [PENDING, BATCHES]
             for video_id in video_ids:
-                keys += _video_keys(video_id)
-            raw_videos, pending, batches = await self._eval("read_all", keys, video_ids, write=False)
+                redis_keys += _video_keys(video_id)
+            redis_keys += [like_key(video_id, user) for video_id, user in asked]
+            raw_videos, pending, batches, likes = await self._eval(
+                "read_all", redis_keys, video_ids, write=False
+            )
         snapshots = {}
         for index, video_id in enumerate(video_ids):
-            likes, comments, version, entry_epoch, live, gone, changed = raw_videos[index]
+            count_likes, comments, version, entry_epoch, live, gone, changed = raw_videos[index]
             counters = None
             if version is not None and epoch and entry_epoch is not None and entry_epoch.decode() == epoch:
-                counters = Counters(int(likes), int(comments), int(version))
+                counters = Counters(int(count_likes), int(comments), int(version))
             mine = [value for i in range(0, len(batches), 2) for value in (batches[i], batches[i + 1][index])]
-            snapshots[video_id] = Snapshot(
+            snapshots[(video_id, 0)] = Snapshot(
                 counters,
                 _tally(pending[index], mine),
                 int(live),
                 bool(gone),
                 int(changed) if changed is not None else None,
             )
+        for key, state in zip(asked, likes, strict=True):
+            snapshots[key] = dataclasses.replace(snapshots[(key[0], 0)], liked=_liked(state, epoch))
         return snapshots
 
-    async def _read_by_slot(self, video_ids: Sequence[int]) -> tuple[list[Any], list[Any], list[Any]]:
+    async def _read_by_slot(
+        self, video_ids: Sequence[int], asked: Sequence[tuple[int, int]]
+    ) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
         async with self._link.client.pipeline(transaction=False) as pipe:
             for video_id in video_ids:
                 self._call(pipe, "read_video", _video_keys(video_id))
+            for video_id, user in asked:
+                pipe.get(like_key(video_id, user))
             self._call(pipe, "read_views", [PENDING, BATCHES], video_ids)
             results = await pipe.execute()
         pending, batches = results[-1]
-        return results[:-1], pending, batches
+        count = len(video_ids)
+        return results[:count], pending, batches, results[count:-1]
+
+    async def cache_likes(self, states: Sequence[LikeState]) -> None:
+        epoch = self._link.epoch
+        if not states or not epoch:
+            return
+
+        async def op() -> None:
+            async with self._link.client.pipeline(transaction=False) as pipe:
+                for state in states:
+                    self._call(
+                        pipe,
+                        "fill_like",
+                        [like_key(state.video_id, state.user_id), gone_key(state.video_id)],
+                        [epoch, state.version, int(state.liked), LIKE_STATE_TTL_SECONDS],
+                    )
+                await pipe.execute()
+
+        await self._run(op, write=True)
 
     async def cache_counters(self, items: Sequence[tuple[int, Counters]]) -> None:
         epoch = self._link.epoch

@@ -15,6 +15,10 @@ a dict in this process for the embedded default.
   is set (if absent) and the view counted in one atomic step, so concurrent
   first views count once. Counted views also land in hourly buckets kept
   25 hours, from which the trending ranking is built.
+- A user's like of a video is cached beside its counters, with the
+  `counters_version` it was true at and the cache epoch, under the same
+  rule: an older version never overwrites a newer one, an older epoch counts
+  as missing (PostgreSQL answers, and its answer is cached).
 - Presence is a sorted set of viewers scored by expiry, on the store's clock.
 - A deleted video leaves a tombstone, so that a late write cannot bring its
   keys back.
@@ -33,6 +37,7 @@ TREND_BUCKETS = 24  # the ranking counts the views of the last 24 hourly buckets
 TREND_BUCKET_TTL_SECONDS = 25 * 3600
 RANKING_KEEP_SECONDS = 600  # a ranking (and the cursors pinned to it) lives 10 minutes
 MAX_RANKED = 10_000  # videos a ranking orders by views; the rest follow by id
+LIKE_STATE_TTL_SECONDS = 3600  # a cached (user, video) like state, refreshed by every like or unlike
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,17 @@ class Snapshot:
     live_viewers: int
     gone: bool = False  # the video was deleted (its tombstone is there)
     changed_ms: int | None = None  # when its metadata last changed (ms since the epoch), while remembered
+    liked: bool | None = None  # the asking user's like, when asked for and cached in this epoch
+
+
+@dataclass(frozen=True, slots=True)
+class LikeState:
+    """Whether `user_id` likes `video_id`, as of the video's `counters_version` `version`."""
+
+    video_id: int
+    user_id: int
+    liked: bool
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +100,15 @@ class VideoGone(Exception):
 
 
 class EngagementStore(Protocol):
-    async def read(self, video_ids: Sequence[int]) -> Mapping[int, Snapshot]:
-        """Everything cached about these videos (and maybe others), in one round trip."""
+    async def read(self, video_ids: Sequence[int], liked_by: int | None = None) -> Mapping[int, Snapshot]:
+        """Everything cached about these videos (and maybe others), in one round trip; with
+        `liked_by`, each snapshot's `liked` is that user's cached like state (None: not cached)."""
 
     async def cache_counters(self, items: Sequence[tuple[int, Counters]]) -> None:
         """Remember durable counters unless a newer version is cached or the video is gone."""
+
+    async def cache_likes(self, states: Sequence[LikeState]) -> None:
+        """Remember like states unless a newer version is cached or the video is gone."""
 
     async def add_view(self, video_id: int, viewer: str | None = None, window_seconds: int = 0) -> ViewTally:
         """Count one view unless `viewer` already had one counted on this video in the last

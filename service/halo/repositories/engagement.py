@@ -31,6 +31,14 @@ class VideoMissing(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class LikeRow:
+    video_id: int
+    user_id: int
+    liked: bool
+    counters_version: int
+
+
+@dataclass(frozen=True, slots=True)
 class CounterRow:
     like_count: int
     comment_count: int
@@ -51,6 +59,14 @@ SELECT like_count, comment_count, counters_version, TRUE AS changed FROM bumped
 UNION ALL
 SELECT like_count, comment_count, counters_version, FALSE FROM videos
 WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM inserted)
+"""
+
+# (user, video) pairs -> video id, user id, counters_version, liked: one snapshot for all of them
+_LIKE_STATES_PG = """
+SELECT v.id, p.user_id, v.counters_version,
+       EXISTS (SELECT 1 FROM likes l WHERE l.video_id = v.id AND l.user_id = p.user_id)
+FROM unnest($1::bigint[], $2::bigint[]) AS p(user_id, video_id)
+JOIN videos v ON v.id = p.video_id
 """
 
 _UNLIKE_PG = """
@@ -144,34 +160,34 @@ class EngagementRepository:
         return raw
 
     @translate_errors
-    async def liked(self, user_id: int, video_ids: Sequence[int]) -> set[int]:
-        """Which of these videos `user_id` likes: one indexed read of the likes rows (the source
-        of truth, so a like from any replica shows at once)."""
-        if not video_ids:
-            return set()
-        among, ids = self._sql.any_id("video_id", "$2", video_ids)
-        sql = f"SELECT video_id FROM likes WHERE user_id = $1 AND {among}"  # noqa: S608
-        rows = await self._sql.fetch(sql, user_id, ids)
-        return {int(row["video_id"]) for row in rows}
-
-    @translate_errors
-    async def liked_pairs(self, pairs: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
-        """Which (user id, video id) pairs are likes, for several users at once: one query on
-        PostgreSQL (one per user on SQLite)."""
+    async def like_states(self, pairs: Sequence[tuple[int, int]]) -> list[LikeRow]:
+        """Whether each (user id, video id) pair is a like, with the video's `counters_version`
+        read in the same statement (a like and its version bump commit together, so the two
+        agree): the version a cached copy is stamped with. Videos that do not exist are left out.
+        One query for all the users on PostgreSQL (one per user on SQLite)."""
         if not pairs:
-            return set()
+            return []
         if self._sql.is_postgres:  # asyncpg's records as they come: this read is on every authenticated page
             records = await self._sql.fetch_records(
-                "SELECT user_id, video_id FROM likes WHERE (user_id, video_id) IN "
-                "(SELECT * FROM unnest($1::bigint[], $2::bigint[]))",
-                [user for user, _ in pairs],
-                [video for _, video in pairs],
+                _LIKE_STATES_PG, [u for u, _ in pairs], [v for _, v in pairs]
             )
-            return {(record[0], record[1]) for record in records}
+            return [LikeRow(record[0], record[1], record[3], record[2]) for record in records]
         by_user: dict[int, list[int]] = {}
         for user, video in pairs:
             by_user.setdefault(user, []).append(video)
-        return {(user, video) for user, videos in by_user.items() for video in await self.liked(user, videos)}
+        states = []
+        for user, videos in by_user.items():
+            among, ids = self._sql.any_id("v.id", "$2", videos)
+            rows = await self._sql.fetch(
+                "SELECT v.id, v.counters_version, EXISTS(SELECT 1 FROM likes l "  # noqa: S608
+                f"WHERE l.video_id = v.id AND l.user_id = $1) AS liked FROM videos v WHERE {among}",
+                user,
+                ids,
+            )
+            states += [
+                LikeRow(int(r["id"]), user, bool(r["liked"]), int(r["counters_version"])) for r in rows
+            ]
+        return states
 
     @translate_errors
     async def counters(self, video_id: int) -> CounterRow | None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import re
@@ -12,9 +11,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from halo.concurrency import ReadCoalescer
-from halo.engagement.store import Counters, EngagementStore, Snapshot, VideoGone
+from halo.engagement.store import Counters, EngagementStore, LikeState, Snapshot, VideoGone
 from halo.redis.link import StoreUnavailable
-from halo.repositories.engagement import CounterRow, EngagementRepository, VideoMissing
+from halo.repositories.engagement import CounterRow, EngagementRepository, LikeRow, VideoMissing
 from halo.repositories.videos import VideoRow
 from halo.services.auth import Principal
 from halo.services.errors import FieldIssue, Unavailable, ValidationFailed
@@ -50,13 +49,13 @@ class CounterMerge:
     def __init__(self, store: EngagementStore, engagement: EngagementRepository) -> None:
         self._store = store
         self._engagement = engagement
-        # the likes asked for by requests in the same turn of the event loop: one query
-        self._likes: ReadCoalescer[tuple[int, int], bool] = ReadCoalescer(self._read_likes)
+        # the like states missing from the cache, asked for in the same turn of the loop: one query
+        self._likes: ReadCoalescer[tuple[int, int], LikeRow | None] = ReadCoalescer(self._read_likes)
 
-    async def read(self, video_ids: list[int]) -> Mapping[int, Snapshot] | None:
-        """Redis's side of these videos; None while Redis is unreachable."""
+    async def read(self, video_ids: list[int], liked_by: int | None = None) -> Mapping[int, Snapshot] | None:
+        """Redis's side of these videos (with `liked_by`'s cached likes); None while Redis is unreachable."""
         try:
-            return await self._store.read(video_ids)
+            return await self._store.read(video_ids, liked_by)
         except StoreUnavailable:
             return None
 
@@ -64,27 +63,60 @@ class CounterMerge:
         self, videos: list[VideoRow], viewer: Principal | None = None
     ) -> tuple[list[VideoView], bool]:
         """Videos with their engagement and, for an authenticated viewer, its own likes: one
-        batched Redis read and (authenticated only) one batched likes read, run concurrently."""
+        batched Redis read (counters and cached likes together) and, for likes not cached,
+        one batched PostgreSQL read."""
         if not videos:
             return [], False
         ids = [video.id for video in videos]
-        if viewer is None:
-            snapshots = await self.read(ids)
-            return await self.merge(videos, snapshots), snapshots is None
-        snapshots, liked = await asyncio.gather(self.read(ids), self.liked(viewer, ids))
+        snapshots = await self.read(ids, viewer.user_id if viewer is not None else None)
         views = await self.merge(videos, snapshots)
-        return [view.seen_by(view.video.id in liked) for view in views], snapshots is None
+        if viewer is not None:
+            views = await self.with_likes(viewer, views, snapshots)
+        return views, snapshots is None
+
+    async def with_likes(
+        self, viewer: Principal, views: list[VideoView], snapshots: Mapping[int, Snapshot] | None
+    ) -> list[VideoView]:
+        """The views with the viewer's own likes: from the snapshots where Redis had them, the
+        rest from PostgreSQL (where a like commits first), then cached for the next read."""
+        known = {} if snapshots is None else {i: s.liked for i, s in snapshots.items() if s.liked is not None}
+        missing = [view.video.id for view in views if view.video.id not in known]
+        if missing:
+            known.update(await self.liked_from_database(viewer, missing, cache=snapshots is not None))
+        return [view.seen_by(known.get(view.video.id, False)) for view in views]
 
     async def liked(self, viewer: Principal, video_ids: list[int]) -> set[int]:
-        """Which of these videos the viewer likes, from PostgreSQL (where a like commits first);
-        the reads of requests arriving together share one query."""
+        """Which of these videos the viewer likes: Redis's cached states, else PostgreSQL's."""
+        snapshots = await self.read(video_ids, viewer.user_id)
+        known = {} if snapshots is None else {i: s.liked for i, s in snapshots.items() if s.liked is not None}
+        missing = [video_id for video_id in video_ids if video_id not in known]
+        if missing:
+            known.update(await self.liked_from_database(viewer, missing, cache=snapshots is not None))
+        return {video_id for video_id in video_ids if known.get(video_id)}
+
+    async def liked_from_database(
+        self, viewer: Principal, video_ids: list[int], *, cache: bool = True
+    ) -> dict[int, bool]:
+        """The viewer's likes of these videos from PostgreSQL (reads of requests arriving together
+        share one query), each cached in Redis with the version it is true at."""
         keys = [(viewer.user_id, video_id) for video_id in video_ids]
         found = await self._likes.read(keys)
-        return {video_id for key, video_id in zip(keys, video_ids, strict=True) if found[key]}
+        rows = [row for key in keys if (row := found[key]) is not None]
+        if cache and rows:
+            with contextlib.suppress(StoreUnavailable):
+                await self._store.cache_likes(
+                    [LikeState(row.video_id, row.user_id, row.liked, row.counters_version) for row in rows]
+                )
+        return {row.video_id: row.liked for row in rows}
 
-    async def _read_likes(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bool]:
-        likes = await self._engagement.liked_pairs(keys)
-        return {key: key in likes for key in keys}
+    async def cache_like(self, video_id: int, user_id: int, liked: bool, counters: CounterRow) -> None:
+        # PostgreSQL has the change; a failed cache write starts a new epoch when Redis is back.
+        with contextlib.suppress(StoreUnavailable):
+            await self._store.cache_likes([LikeState(video_id, user_id, liked, counters.counters_version)])
+
+    async def _read_likes(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], LikeRow | None]:
+        rows = {(row.user_id, row.video_id): row for row in await self._engagement.like_states(keys)}
+        return {key: rows.get(key) for key in keys}
 
     async def merge(
         self, videos: list[VideoRow], snapshots: Mapping[int, Snapshot] | None, *, rows_are_fresh: bool = True
@@ -193,6 +225,7 @@ class EngagementService:
             raise not_found() from None
         if changed:
             await self._counters.cache_counters(video_id, counters)
+        await self._counters.cache_like(video_id, principal.user_id, like, counters)
         return counters.like_count
 
     async def heartbeat(self, viewer: Principal | None, video_id: int, viewer_id: str | None) -> int:

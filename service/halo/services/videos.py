@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from halo.db import replicas
 from halo.engagement.store import EngagementStore, Snapshot
 from halo.redis.event_bus import EventBus
 from halo.redis.link import StoreUnavailable
@@ -155,24 +156,32 @@ class VideoService:
             if view is None or not can_see(view.video, viewer):
                 raise not_found()
             return view
-        found, liked = await asyncio.gather(self.current(video_id), self._counters.liked(viewer, [video_id]))
-        if found is None or not can_see(found.video, viewer):
+        view, snapshots = await self._current(video_id, viewer.user_id)
+        if view is None or not can_see(view.video, viewer):
             raise not_found()
-        return found.seen_by(video_id in liked)
+        return (await self._counters.with_likes(viewer, [view], snapshots))[0]
 
     async def current(self, video_id: int) -> VideoView | None:
         """The video with its engagement whoever asks (None once deleted): callers apply `can_see`."""
+        return (await self._current(video_id))[0]
+
+    async def _current(
+        self, video_id: int, liked_by: int | None = None
+    ) -> tuple[VideoView | None, Mapping[int, Snapshot] | None]:
+        """`current`, and the Redis snapshots it merged (with `liked_by`'s cached like)."""
         video = self._cache.get(video_id)
         cached = video is not None
         if video is not None:  # the warm path: one Redis round trip
-            snapshots = await self._counters.read([video_id])
+            snapshots = await self._counters.read([video_id], liked_by)
             if _outdated(video, snapshots) or (snapshots is None and self._older_than_unchecked(video_id)):
                 video, cached = await self._load(video_id, max_age=0.0), False
         else:  # metadata and engagement fetched concurrently, then merged
-            video, snapshots = await asyncio.gather(self._load(video_id), self._counters.read([video_id]))
+            video, snapshots = await asyncio.gather(
+                self._load(video_id), self._counters.read([video_id], liked_by)
+            )
         if video is None or (snapshots and snapshots[video_id].gone):
-            return None
-        return (await self._counters.merge([video], snapshots, rows_are_fresh=not cached))[0]
+            return None, snapshots
+        return (await self._counters.merge([video], snapshots, rows_are_fresh=not cached))[0], snapshots
 
     async def visible(self, viewer: Principal | None, video_id: int) -> VideoRow:
         """The video's row when `viewer` may see it, else 404."""
@@ -214,7 +223,9 @@ class VideoService:
     # --- helpers -----------------------------------------------------------------
 
     async def _load(self, video_id: int, max_age: float | None = None) -> VideoRow | None:
-        return await self._cache.load(video_id, self._videos.get, max_age)
+        # A signed-in caller may just have written this row: its read goes where its write is
+        # (halo.db.replicas), never joining another caller's load that a lagging replica may answer.
+        return await self._cache.load(video_id, self._videos.get, max_age, join=replicas.caller.get() is None)
 
     def _older_than_unchecked(self, video_id: int) -> bool:
         age = self._cache.age(video_id)

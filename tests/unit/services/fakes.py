@@ -11,7 +11,7 @@ from typing import Any
 
 from halo.engagement.memory_store import MemoryEngagementStore
 from halo.redis.event_bus import LocalEventBus
-from halo.repositories.engagement import CounterRow
+from halo.repositories.engagement import CounterRow, LikeRow
 from halo.repositories.videos import ListFilters, Sort, VideoRow, Visibility
 from halo.security.cursors import CursorCodec
 from halo.services.auth import Principal
@@ -129,11 +129,12 @@ class FakeEngagementRepository:
         self.likes.discard((video_id, user_id))
         return True, self._bump(video_id, -1)
 
-    async def liked(self, user_id: int, video_ids: Sequence[int]) -> set[int]:
-        return {video_id for video_id in video_ids if (video_id, user_id) in self.likes}
-
-    async def liked_pairs(self, pairs: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
-        return {(user_id, video_id) for user_id, video_id in pairs if (video_id, user_id) in self.likes}
+    async def like_states(self, pairs: Sequence[tuple[int, int]]) -> list[LikeRow]:
+        return [
+            LikeRow(video, user, (video, user) in self.likes, self._videos.rows[video].counters_version)
+            for user, video in pairs
+            if video in self._videos.rows
+        ]
 
     async def counters(self, video_id: int) -> CounterRow | None:
         self.counter_reads += 1

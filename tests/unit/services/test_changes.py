@@ -34,10 +34,10 @@ class SwitchableStore(MemoryEngagementStore):
 
     down = False
 
-    async def read(self, video_ids: Any) -> Any:
+    async def read(self, video_ids: Any, liked_by: int | None = None) -> Any:
         if self.down:
             raise StoreUnavailable("redis is down")
-        return await super().read(video_ids)
+        return await super().read(video_ids, liked_by)
 
 
 def worker(rows: FakeVideoRepository, store: MemoryEngagementStore, clock: Clock) -> VideoService:

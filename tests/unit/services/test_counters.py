@@ -68,7 +68,7 @@ async def test_a_cached_row_with_no_counters_in_the_store_reads_them_again() -> 
 
 
 class _DownStore(MemoryEngagementStore):
-    async def read(self, video_ids: Any) -> Any:
+    async def read(self, video_ids: Any, liked_by: int | None = None) -> Any:
         raise StoreUnavailable("redis is down")
 
 
