@@ -11,7 +11,7 @@ import pytest
 
 from halo.config import Settings
 from tests.deploy.conftest import OVERLAYS, Tools, config_env, kustomize, one, render
-from tests.support.server import RunningServer, base_env
+from tests.support.server import RunningServer, base_env, serving
 from tests.support.services import free_port
 
 
@@ -40,9 +40,7 @@ def _all_sources(tools: Tools) -> dict[str, list[dict[str, Any]]]:
 
 @pytest.fixture(scope="module")
 def server(database_url: str, redis_url: str) -> Iterator[RunningServer]:
-    running = RunningServer(base_env(database_url, redis_url, WORKERS="1")).start()
-    yield running
-    running.terminate()
+    yield from serving(base_env(database_url, redis_url, WORKERS="1"))
 
 
 def test_probe_paths_are_served_on_the_http_port(tools: Tools, server: RunningServer) -> None:

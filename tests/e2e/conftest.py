@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.support.accounts import post_registration
-from tests.support.server import RunningServer, base_env, migrate
+from tests.support.server import RunningServer, base_env, migrate, serving
 
 
 @pytest.fixture(scope="session", params=["fast-path", "plain"])
@@ -26,9 +26,7 @@ def server(request: pytest.FixtureRequest, database_url: str, redis_url: str) ->
         FAST_PATH="true" if request.param == "fast-path" else "false",
     )
     migrate(env)
-    running = RunningServer(env).start()
-    yield running
-    running.terminate()
+    yield from serving(env)
 
 
 @pytest.fixture

@@ -10,16 +10,13 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import create_video, eventually, register
-from tests.support.server import RunningServer, base_env
+from tests.support.server import RunningServer, base_env, serving_pair
 
 
 @pytest.fixture
 def two_instances(database_url: str, redis_url: str) -> Iterator[tuple[RunningServer, RunningServer]]:
     env = base_env(database_url, redis_url, WORKERS="1", VIEW_FLUSH_INTERVAL_SECONDS="0.3")
-    first, second = RunningServer(env).start(), RunningServer(env).start()
-    yield first, second
-    first.terminate()
-    second.terminate()
+    yield from serving_pair(env)
 
 
 async def test_a_patch_on_one_instance_reaches_the_other(

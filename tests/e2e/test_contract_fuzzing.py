@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import RunningServer, base_env, migrate
+from tests.support.server import RunningServer, base_env, migrate, serving
 
 HERE = Path(__file__).parent
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
@@ -28,9 +28,7 @@ SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 def fuzzed_server(database_url: str, redis_url: str) -> Iterator[RunningServer]:
     env = base_env(database_url, redis_url, WORKERS="2", RATE_LIMIT_RPS="100000", RATE_LIMIT_BURST="100000")
     migrate(env)
-    server = RunningServer(env).start()
-    yield server
-    server.terminate()
+    yield from serving(env)
 
 
 def _token(server: RunningServer, email: str) -> str:

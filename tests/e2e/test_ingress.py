@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Account, assert_envelope, register, unique
-from tests.support.server import RunningServer, base_env
+from tests.support.accounts import post_registration
+from tests.support.server import RunningServer, base_env, serving
 from tests.support.services import ThrowawayRedis
 
 
@@ -31,9 +32,7 @@ def proxied(database_url: str, redis_url: str) -> Iterator[RunningServer]:
         RATE_LIMIT_BURST="4",
         REGISTER_MAX_PER_IP="3",
     )
-    server = RunningServer(env).start()
-    yield server
-    server.terminate()
+    yield from serving(env)
 
 
 def forwarded(*lines: str) -> list[tuple[str, str]]:
@@ -69,15 +68,9 @@ async def test_registrations_beyond_the_limit_per_client_get_429_at_once(proxied
     prefix = prefix_64()
 
     async def register(n: int) -> httpx.Response:
-        name = unique()
-        body = {
-            "email": f"{name}@example.com",
-            "username": name,
-            "password": "password123",
-            "display_name": "R",
-        }
         # one client: addresses of one /64 (the rate limit is per client too: burst 4 is enough)
-        return await http.post("/api/v1/auth/register", json=body, headers=forwarded(f"{prefix}::{n + 1:x}"))
+        _, response = await post_registration(http, headers=dict(forwarded(f"{prefix}::{n + 1:x}")))
+        return response
 
     async with httpx.AsyncClient(base_url=proxied.url, timeout=30) as http:
         results = await asyncio.gather(*(register(n) for n in range(4)))
@@ -92,21 +85,13 @@ def saturated(database_url: str, redis_url: str) -> Iterator[RunningServer]:
     env = base_env(
         database_url, redis_url, WORKERS="1", BCRYPT_ROUNDS="12", BCRYPT_THREADS="1", PASSWORD_QUEUE_MAX="1"
     )
-    server = RunningServer(env).start()
-    yield server
-    server.terminate()
+    yield from serving(env)
 
 
 async def test_a_full_hashing_queue_answers_503_with_retry_after_at_once(saturated: RunningServer) -> None:
     async def register() -> httpx.Response:
-        name = unique()
-        body = {
-            "email": f"{name}@example.com",
-            "username": name,
-            "password": "password123",
-            "display_name": "R",
-        }
-        return await http.post("/api/v1/auth/register", json=body)
+        _, response = await post_registration(http)
+        return response
 
     async with httpx.AsyncClient(base_url=saturated.url, timeout=60) as http:
         results = await asyncio.gather(*(register() for _ in range(8)))

@@ -12,7 +12,7 @@ from websockets.exceptions import InvalidStatus
 
 from tests.e2e.conftest import create_video, register
 from tests.support.live import LiveClient, live_url
-from tests.support.server import RunningServer, base_env
+from tests.support.server import RunningServer, base_env, serving_pair
 
 
 @pytest.fixture(scope="module")
@@ -24,14 +24,7 @@ def pair(database_url: str, redis_url: str) -> Iterator[tuple[RunningServer, Run
         WS_MAX_CONNECTIONS_PER_IP="3",
         WS_AUTH_RECHECK_SECONDS="600",  # so only the logout notice can close a socket in time
     )
-    first, second = RunningServer(dict(env)).start(wait=False), RunningServer(dict(env)).start(wait=False)
-    try:
-        first.wait_ready()
-        second.wait_ready()
-        yield first, second
-    finally:
-        first.terminate()
-        second.terminate()
+    yield from serving_pair(env)
 
 
 async def open_socket(url: str, **options: object) -> LiveClient:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import create_video, eventually, register
-from tests.support.server import RunningServer, base_env
+from tests.support.server import RunningServer, base_env, serving
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +23,7 @@ def cluster_server(database_url: str, redis_cluster_url: str) -> Iterator[Runnin
         RATE_LIMIT_BACKEND="redis",
         REDIS_POOL_MAX="8",  # small, so that the burst below queues for connections
     )
-    server = RunningServer(env).start()
-    yield server
-    server.terminate()
+    yield from serving(env)
 
 
 async def test_engagement_adds_up_on_a_redis_cluster(

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import assert_envelope
-from tests.support.server import RunningServer, base_env
+from tests.support.server import RunningServer, base_env, serving
 
 
 @pytest.fixture
@@ -20,9 +20,7 @@ def one_worker_env(database_url: str, redis_url: str) -> dict[str, str]:
 
 @pytest.fixture
 def limited_server(one_worker_env: dict[str, str]) -> Iterator[RunningServer]:
-    server = RunningServer({**one_worker_env, "RATE_LIMIT_RPS": "0.5", "RATE_LIMIT_BURST": "3"}).start()
-    yield server
-    server.terminate()
+    yield from serving({**one_worker_env, "RATE_LIMIT_RPS": "0.5", "RATE_LIMIT_BURST": "3"})
 
 
 def test_bucket_empties_into_429_with_retry_after(limited_server: RunningServer) -> None:

@@ -10,18 +10,10 @@ import httpx
 import jwt
 import pytest
 
-from tests.e2e.conftest import assert_envelope, register, unique
-from tests.support.server import RunningServer, base_env
+from tests.e2e.conftest import assert_envelope, register
+from tests.support.accounts import REGISTER, new_account
+from tests.support.server import RunningServer, base_env, serving, serving_pair
 from tests.support.services import ThrowawayRedis
-
-
-def _pair(env: dict[str, str]) -> Iterator[tuple[RunningServer, RunningServer]]:
-    first, second = RunningServer(env).start(), RunningServer(env).start()
-    try:
-        yield first, second
-    finally:
-        first.terminate()
-        second.terminate()
 
 
 @pytest.fixture
@@ -37,7 +29,7 @@ def shared_limit(
         RATE_LIMIT_BURST="6",
         REDIS_TIMEOUT_SECONDS="0.5",
     )
-    yield from _pair(env)
+    yield from serving_pair(env)
 
 
 def test_redis_rate_limit_is_one_limit_across_instances(
@@ -72,9 +64,7 @@ def throttled(database_url: str, redis_url: str) -> Iterator[RunningServer]:
         LOGIN_MAX_FAILURES_PER_ACCOUNT="6",
         LOGIN_FAILURE_WINDOW_SECONDS="3",
     )
-    server = RunningServer(env).start()
-    yield server
-    server.terminate()
+    yield from serving(env)
 
 
 async def test_failed_logins_are_throttled_per_account_and_ip_but_not_forever(
@@ -117,14 +107,8 @@ def test_secret_rotation_keeps_old_tokens_valid_and_signs_new_ones_with_the_new_
     old_secret, new_secret = "o" * 40, "n" * 40
     before = RunningServer(base_env(database_url, redis_url, WORKERS="1", JWT_SECRET=old_secret)).start()
     try:
-        name = unique()
-        body = {
-            "email": f"{name}@example.com",
-            "username": name,
-            "password": "password123",
-            "display_name": "R",
-        }
-        old_token = httpx.post(f"{before.url}/api/v1/auth/register", json=body).json()["token"]
+        body = new_account()
+        old_token = httpx.post(f"{before.url}{REGISTER}", json=body).json()["token"]
     finally:
         before.terminate()
     after = RunningServer(
@@ -159,17 +143,8 @@ def test_logout_on_one_replica_holds_on_the_others_also_after_a_flush(
     database_url: str, throwaway_redis: ThrowawayRedis
 ) -> None:
     env = base_env(database_url, throwaway_redis.url, WORKERS="2")
-    for first, second in _pair(env):
-        name = unique()
-        token = httpx.post(
-            f"{first.url}/api/v1/auth/register",
-            json={
-                "email": f"{name}@example.com",
-                "username": name,
-                "password": "password123",
-                "display_name": "L",
-            },
-        ).json()["token"]
+    for first, second in serving_pair(env):
+        token = httpx.post(f"{first.url}{REGISTER}", json=new_account()).json()["token"]
         auth = {"Authorization": f"Bearer {token}"}
         assert httpx.get(f"{second.url}/api/v1/auth/profile", headers=auth).status_code == 200
         assert httpx.post(f"{first.url}/api/v1/auth/logout", headers=auth).status_code == 204

@@ -15,6 +15,7 @@ from halo.engagement.memory_store import MemoryEngagementStore
 from halo.engagement.redis_store import RedisEngagementStore
 from halo.engagement.store import EngagementStore
 from halo.redis.link import RedisLink, link_for
+from halo.repositories.users import UserRecord, UserRepository
 from tests.support import services
 
 
@@ -48,6 +49,17 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 
 def unique(prefix: str = "u") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+async def new_user(*, username: str | None = None, is_adult: bool = False) -> UserRecord:
+    """A user written straight to the database (no HTTP, no bcrypt), with a unique email and username."""
+    return await UserRepository().create(
+        email=f"{unique()}@example.com",
+        username=username or unique(),
+        password_hash="x",
+        display_name="U",
+        is_adult=is_adult,
+    )
 
 
 async def redis_link(

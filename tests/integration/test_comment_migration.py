@@ -51,9 +51,8 @@ async def _seed_old_rows(conn: asyncpg.Connection) -> int:
 
 
 async def test_existing_comments_become_published_top_level_comments(postgres_server: str) -> None:
-    url = await services.create_database(postgres_server)
-    settings = Settings(env="development", database_url=url)
-    try:
+    async with services.new_database(postgres_server) as url:
+        settings = Settings(env="development", database_url=url)
         await _migrate_to(settings, "0002_videos_engagement")
         conn = await asyncpg.connect(url)
         try:
@@ -77,16 +76,13 @@ async def test_existing_comments_become_published_top_level_comments(postgres_se
             }
         finally:
             await conn.close()
-    finally:
-        await services.drop_database(postgres_server, url)
 
 
 async def test_writers_are_not_blocked_while_the_indexes_build(postgres_server: str) -> None:
     """A transaction holding a write on comments open during the index build: CONCURRENTLY waits
     for it instead of blocking it, so the writer commits and the migration then completes."""
-    url = await services.create_database(postgres_server)
-    settings = Settings(env="development", database_url=url)
-    try:
+    async with services.new_database(postgres_server) as url:
+        settings = Settings(env="development", database_url=url)
         await _migrate_to(settings, "0003_comment_threads")
         conn = await asyncpg.connect(url)
         try:
@@ -113,8 +109,6 @@ async def test_writers_are_not_blocked_while_the_indexes_build(postgres_server: 
             assert await asyncio.wait_for(migrating, 60) == ["0004_comment_thread_indexes"]
         finally:
             await conn.close()
-    finally:
-        await services.drop_database(postgres_server, url)
 
 
 async def test_comment_migrations_on_sqlite(tmp_path: Path) -> None:

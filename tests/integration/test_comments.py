@@ -18,9 +18,8 @@ from halo.db.models import Comment
 from halo.repositories.comments import CommentRepository, ParentRefused
 from halo.repositories.engagement import EngagementRepository
 from halo.repositories.sql import Sql
-from halo.repositories.users import UserRepository
 from halo.repositories.videos import VideoRepository
-from tests.integration.conftest import unique
+from tests.integration.conftest import new_user, unique
 
 pytestmark = pytest.mark.usefixtures("orm")
 
@@ -37,14 +36,7 @@ async def orm(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path
 
 
 async def _user() -> int:
-    user = await UserRepository().create(
-        email=f"{unique()}@example.com",
-        username=unique(),
-        password_hash="x",
-        display_name="U",
-        is_adult=False,
-    )
-    return user.id
+    return (await new_user()).id
 
 
 async def _video(owner: int) -> int:

@@ -24,20 +24,16 @@ async def _tables(url: str) -> set[str]:
 
 
 async def test_migrate_from_empty_then_again_applies_nothing(postgres_server: str) -> None:
-    url = await services.create_database(postgres_server)
-    try:
+    async with services.new_database(postgres_server) as url:
         settings = Settings(env="development", database_url=url)
         first = await migrate(settings, report=lambda _: None)
         assert first == migrations_on_disk()
         assert {"users", "revoked_tokens", "tortoise_migrations"} <= await _tables(url)
         assert await migrate(settings, report=lambda _: None) == []
-    finally:
-        await services.drop_database(postgres_server, url)
 
 
 async def test_concurrent_migrate_runs_apply_each_migration_once(postgres_server: str) -> None:
-    url = await services.create_database(postgres_server)
-    try:
+    async with services.new_database(postgres_server) as url:
         env = {"PATH": "/usr/bin:/bin", "ENV": "development", "DATABASE_URL": url}
         procs = [
             await asyncio.create_subprocess_exec(
@@ -61,8 +57,6 @@ async def test_concurrent_migrate_runs_apply_each_migration_once(postgres_server
         assert {row["name"]: row["n"] for row in rows} == {name: 1 for name in migrations_on_disk()}
         applied_lines = sum(out.decode().count("applied halo.") for out, _ in outputs)
         assert applied_lines == len(migrations_on_disk())
-    finally:
-        await services.drop_database(postgres_server, url)
 
 
 def test_migrate_on_sqlite_from_empty_and_idempotent(tmp_path: Path) -> None:

@@ -13,24 +13,28 @@ from halo.engagement.redis_store import counters_key
 from tests.support import services
 
 
+def _seed(database_url: str, *, users: int, videos: int, **env: str) -> subprocess.CompletedProcess[str]:
+    """`halo migrate`, then `halo seed` of `users` and `videos`, on `database_url`."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "ENV": "development",
+        "DATABASE_URL": database_url,
+        "BCRYPT_ROUNDS": "4",
+        **env,
+    }
+    subprocess.run([sys.executable, "-m", "halo", "migrate"], env=env, check=True, capture_output=True)
+    return subprocess.run(
+        [sys.executable, "-m", "halo", "seed", "--users", str(users), "--videos", str(videos)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 async def test_seed_fills_consistent_rows_and_warms_redis(postgres_server: str, redis_url: str) -> None:
-    url = await services.create_database(postgres_server)
-    try:
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "ENV": "development",
-            "DATABASE_URL": url,
-            "REDIS_URL": redis_url,
-            "BCRYPT_ROUNDS": "4",
-        }
-        subprocess.run([sys.executable, "-m", "halo", "migrate"], env=env, check=True, capture_output=True)
-        result = subprocess.run(
-            [sys.executable, "-m", "halo", "seed", "--users", "50", "--videos", "300"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+    async with services.new_database(postgres_server) as url:
+        result = _seed(url, users=50, videos=300, REDIS_URL=redis_url)
         assert result.returncode == 0, result.stderr
         assert "seeded 50 users" in result.stdout
         conn = await asyncpg.connect(url)
@@ -58,25 +62,10 @@ async def test_seed_fills_consistent_rows_and_warms_redis(postgres_server: str, 
                 assert cached == [str(row["like_count"]).encode(), str(row["comment_count"]).encode()]
         finally:
             redis.close()
-    finally:
-        await services.drop_database(postgres_server, url)
 
 
 def test_seed_on_sqlite(tmp_path: Path) -> None:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "ENV": "development",
-        "DATABASE_URL": f"sqlite://{tmp_path}/halo.db",
-        "BCRYPT_ROUNDS": "4",
-    }
-    subprocess.run([sys.executable, "-m", "halo", "migrate"], env=env, check=True, capture_output=True)
-    result = subprocess.run(
-        [sys.executable, "-m", "halo", "seed", "--users", "5", "--videos", "40"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _seed(f"sqlite://{tmp_path}/halo.db", users=5, videos=40)
     assert result.returncode == 0, result.stderr
     import sqlite3
 

@@ -10,12 +10,11 @@ import pytest
 
 from halo.engagement.memory_store import MemoryEngagementStore
 from halo.engagement.store import EngagementStore
-from halo.repositories.users import UserRepository
 from halo.repositories.videos import ListFilters, VideoRepository, Visibility
 from halo.security.cursors import CursorCodec
 from halo.services.errors import BadInput
 from halo.services.trending import TrendingQuery, TrendingRanking
-from tests.integration.conftest import new_id, unique
+from tests.integration.conftest import new_id, new_user, unique
 
 
 async def test_counted_views_are_trending_views(store: EngagementStore) -> None:
@@ -59,13 +58,7 @@ async def test_rankings_are_numbered_and_the_older_stay_readable(store: Engageme
 
 @pytest.mark.usefixtures("orm")
 async def test_a_walk_stays_on_its_ranking_when_a_newer_one_replaces_it() -> None:
-    owner = await UserRepository().create(
-        email=f"{unique()}@example.com",
-        username=unique(),
-        password_hash="x",
-        display_name="O",
-        is_adult=False,
-    )
+    owner = await new_user()
     repo = VideoRepository()
     videos = [(await repo.create(owner.id, {"title": unique("t")})).id for _ in range(7)]
     store = MemoryEngagementStore()
@@ -96,13 +89,7 @@ async def test_a_walk_stays_on_its_ranking_when_a_newer_one_replaces_it() -> Non
 
 @pytest.mark.usefixtures("orm")
 async def test_a_cursor_whose_ranking_is_gone_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    owner = await UserRepository().create(
-        email=f"{unique()}@example.com",
-        username=unique(),
-        password_hash="x",
-        display_name="O",
-        is_adult=False,
-    )
+    owner = await new_user()
     repo = VideoRepository()
     for _ in range(3):
         await repo.create(owner.id, {"title": unique("t")})

@@ -11,9 +11,8 @@ import pytest
 from halo.config import Settings
 from halo.db import database
 from halo.repositories.sql import Sql
-from halo.repositories.users import UserRepository
 from halo.repositories.videos import COLUMNS, ListFilters, VideoRepository, VideoRow, Visibility, _row
-from tests.integration.conftest import unique
+from tests.integration.conftest import new_user, unique
 
 pytestmark = pytest.mark.usefixtures("orm")
 
@@ -23,9 +22,7 @@ def test_the_selected_columns_are_in_the_rows_field_order() -> None:
 
 
 async def test_rows_by_position_equal_rows_by_name() -> None:
-    owner = await UserRepository().create(
-        email=f"{unique()}@example.com", username=unique(), password_hash="x", display_name="O", is_adult=True
-    )
+    owner = await new_user(is_adult=True)
     repo = VideoRepository()
     made = [
         await repo.create(
@@ -63,13 +60,7 @@ async def test_rows_on_sqlite_read_by_name(tmp_path: Path) -> None:
     await database.close_orm()  # this test's own database instead of the run's
     await database.migrate(settings, report=lambda _: None)
     await database.open_orm(settings)
-    owner = await UserRepository().create(
-        email=f"{unique()}@example.com",
-        username=unique(),
-        password_hash="x",
-        display_name="O",
-        is_adult=False,
-    )
+    owner = await new_user()
     repo = VideoRepository()
     made = [await repo.create(owner.id, {"title": unique("v"), "is_live": n == 0}) for n in range(3)]
     fetched = await repo.get(made[0].id)

@@ -13,20 +13,13 @@ from halo.db import database
 from halo.engagement.memory_store import MemoryEngagementStore
 from halo.engagement.redis_store import RedisEngagementStore
 from halo.repositories.engagement import EngagementRepository
-from halo.repositories.users import UserRepository
 from halo.repositories.videos import VideoRepository
 from halo.services.view_flush import ViewFlusher
-from tests.integration.conftest import redis_link, unique
+from tests.integration.conftest import new_user, redis_link, unique
 
 
 async def _video(owner_name: str | None = None) -> int:
-    user = await UserRepository().create(
-        email=f"{unique()}@example.com",
-        username=owner_name or unique(),
-        password_hash="x",
-        display_name="O",
-        is_adult=False,
-    )
+    user = await new_user(username=owner_name)
     return (await VideoRepository().create(user.id, {"title": unique("v")})).id
 
 

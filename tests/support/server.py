@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,3 +158,25 @@ class RunningServer:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def serving(env: dict[str, str]) -> Iterator[RunningServer]:
+    """A fixture's server: `halo serve` on `env` while the fixture lives (`yield from serving(env)`)."""
+    server = RunningServer(env).start()
+    try:
+        yield server
+    finally:
+        server.terminate()
+
+
+def serving_pair(env: dict[str, str]) -> Iterator[tuple[RunningServer, RunningServer]]:
+    """Two servers on one `env` (two replicas of a deployment: one secret, one database, one Redis),
+    started side by side, while the fixture lives."""
+    first, second = RunningServer(dict(env)).start(wait=False), RunningServer(dict(env)).start(wait=False)
+    try:
+        first.wait_ready()
+        second.wait_ready()
+        yield first, second
+    finally:
+        first.terminate()
+        second.terminate()
