@@ -402,7 +402,7 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
             from halo.observability.tracing import start_tracing
 
             resources.tracing = start_tracing(settings, observability.span_exporter)
-            observability.spans.use(resources.tracing.tracer)
+            observability.spans.use(resources.tracing)
         if settings.metrics_enabled:
             metrics.set_build_info(__version__)
             metrics.set_primary_pool()

@@ -25,6 +25,7 @@ MIN_PRODUCTION_BCRYPT_ROUNDS = 10
 # False while loading settings for a command that signs no token (migrate, seed).
 _signing_tokens: ContextVar[bool] = ContextVar("halo_signing_tokens", default=True)
 SQLITE_DEFAULT_URL = "sqlite://halo.db"
+DEFAULT_SAMPLE_RATIO = 0.1  # OTEL_TRACES_SAMPLER_ARG when unset
 
 CommaList = Annotated[list[str], NoDecode]
 Sampler = Literal[
@@ -163,8 +164,11 @@ class Settings(BaseSettings):
     otel_traces_exporter: Literal["otlp", "none"] = "otlp"
     otel_sdk_disabled: bool = False
     otel_service_name: str = Field("halo", min_length=1)
-    otel_traces_sampler: Sampler = "parentbased_always_on"
-    otel_traces_sampler_arg: float = Field(1.0, ge=0.0, le=1.0)
+    # Parent-based ratio by default: a caller's decision is followed, and a tenth of the requests
+    # that come without one start a sampled trace (the specification's default ratio, 1.0, would
+    # trace every request and cost most of the throughput: docs/operations.md#tracing).
+    otel_traces_sampler: Sampler = "parentbased_traceidratio"
+    otel_traces_sampler_arg: float = Field(DEFAULT_SAMPLE_RATIO, ge=0.0, le=1.0, allow_inf_nan=False)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -191,6 +195,21 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("otel_traces_sampler_arg", mode="before")
+    @classmethod
+    def _ratio(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:  # set but empty: the default, as for an unset variable
+                return DEFAULT_SAMPLE_RATIO
+            try:
+                return float(value)
+            except ValueError:
+                raise ValueError(
+                    f"must be a number from 0 to 1 (the sampling ratio), not {value!r}"
+                ) from None
+        return value
 
     @field_validator("otel_traces_sampler", "otel_traces_exporter", mode="before")
     @classmethod

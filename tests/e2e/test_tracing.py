@@ -180,3 +180,61 @@ print("untraced")
     )
     assert result.returncode == 0, result.stderr
     assert "untraced" in result.stdout
+
+
+@pytest.mark.parametrize("ratio", ["0", "1.0"])
+def test_the_sampling_ratio_decides_which_new_traces_leave_and_a_caller_decides_for_its_own(
+    database_url: str, redis_url: str, collector: Collector, ratio: str
+) -> None:
+    """The default sampler (parent-based ratio) against a real collector: at ratio 0 no new trace
+    leaves, at 1.0 every one does; either way an unsampled caller's trace makes no span and a
+    sampled caller's does. One worker, so the spans leave in the order they ended: once the
+    last request's spans are in, everything before it has been sent too."""
+    unsampled_id, marker_id = "1" * 32, "2" * 32
+    env = base_env(
+        database_url,
+        redis_url,
+        WORKERS="1",
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{collector.port}",
+        OTEL_TRACES_SAMPLER_ARG=ratio,  # OTEL_TRACES_SAMPLER unset: the default
+        OTEL_BSP_SCHEDULE_DELAY="100",
+    )
+    server = RunningServer(env).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            _, token = register_now(http)
+            bearer = {"Authorization": f"Bearer {token}"}
+            for _ in range(3):  # a user lookup in PostgreSQL, a revocation check in Redis each
+                assert http.get("/api/v1/auth/profile", headers=bearer).status_code == 200
+            unsampled = f"00-{unsampled_id}-b7ad6b7169203331-00"
+            assert (
+                http.get("/api/v1/auth/profile", headers={**bearer, "traceparent": unsampled}).status_code
+                == 200
+            )
+            marker = f"00-{marker_id}-b7ad6b7169203331-01"
+            assert (
+                http.get("/api/v1/auth/profile", headers={**bearer, "traceparent": marker}).status_code == 200
+            )
+        deadline = time.monotonic() + 20
+        while (
+            not [s for s in collector.of_trace(marker_id) if s["kind"] == SERVER]
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.1)
+    finally:
+        assert server.terminate() == 0
+    with collector.lock:
+        spans = list(collector.spans)
+    marker_spans = [s for s in spans if s["trace_id"] == marker_id]
+    assert {s["kind"] for s in marker_spans} == {SERVER, CLIENT}  # the caller sampled: its trace, whole
+    assert not [s for s in spans if s["trace_id"] == unsampled_id]  # the caller did not: nothing
+    new_traces = [s for s in spans if s["trace_id"] not in (marker_id, unsampled_id)]
+    if ratio == "0":
+        assert new_traces == []
+    else:
+        servers = [s for s in new_traces if s["kind"] == SERVER]
+        assert sorted(s["name"] for s in servers) == ["GET /api/v1/auth/profile"] * 3 + [
+            "POST /api/v1/auth/register"
+        ]
+        assert len({s["trace_id"] for s in servers}) == 4
+        assert [s for s in new_traces if s["kind"] == CLIENT]  # their queries and commands too

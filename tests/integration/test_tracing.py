@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from sanic import Sanic
 from halo.app import create_app
 from halo.config import Settings
 from halo.observability.logging import ContextFilter
+from halo.observability.tracing import Tracing
 from tests.support.accounts import post_registration
 from tests.support.services import free_port
 
@@ -62,6 +64,7 @@ DETAIL: Callable[[httpx.AsyncClient], Awaitable[DetailRequest]] = video_detail_r
 class TracedService:
     http: httpx.AsyncClient
     spans: InMemorySpanExporter
+    tracing: Tracing
 
 
 @pytest.fixture
@@ -70,7 +73,12 @@ async def traced(
 ) -> AsyncIterator[TracedService]:
     monkeypatch.setattr(Sanic, "test_mode", True)  # more than one app named "halo" in this process
     settings = Settings(
-        env="development", database_url=database_url, redis_url=redis_url, bcrypt_rounds=4, metrics_port=0
+        env="development",
+        database_url=database_url,
+        redis_url=redis_url,
+        bcrypt_rounds=4,
+        metrics_port=0,
+        otel_traces_sampler="parentbased_always_on",  # every trace that starts here is sampled
     )
     exporter = InMemorySpanExporter()
     app = create_app(settings, span_exporter=exporter)
@@ -82,7 +90,7 @@ async def traced(
     await server.after_start()
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            yield TracedService(http, exporter)
+            yield TracedService(http, exporter, app.ctx.resources.tracing)
     finally:
         await server.before_stop()
         server.close()
@@ -179,3 +187,35 @@ async def test_a_caller_that_did_not_sample_gets_no_spans_but_keeps_its_trace_id
     assert traced.spans.get_finished_spans() == ()  # parent-based sampling follows the caller
     access = [r for r in caplog.records if r.name == "halo.access"]
     assert [getattr(r, "trace_id", None) for r in access] == [TRACE_ID]
+
+
+async def test_an_unsampled_request_asks_the_sampler_once_and_its_queries_make_no_spans(
+    traced: TracedService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    profile = await profile_request(traced.http)  # a user lookup in PostgreSQL, a revocation check in Redis
+    sampler = traced.tracing.sampler
+    asked: list[str] = []
+    should_sample = sampler.should_sample
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        asked.append(args[2] if len(args) > 2 else kwargs["name"])
+        return should_sample(*args, **kwargs)
+
+    monkeypatch.setattr(sampler, "should_sample", counting)
+
+    traced.spans.clear()
+    unsampled = f"00-{TRACE_ID}-{PARENT_SPAN_ID}-00"
+    response = await traced.http.get(profile.path, headers={**profile.headers, "traceparent": unsampled})
+    assert response.status_code == 200
+    # the server span's decision only: the asyncpg and redis instrumentations were off for this request
+    assert asked == [f"GET {profile.route}"]
+    assert traced.spans.get_finished_spans() == ()
+
+    asked.clear()
+    response = await traced.http.get(profile.path, headers={**profile.headers, "traceparent": TRACEPARENT})
+    assert response.status_code == 200
+    finished = traced.spans.get_finished_spans()
+    assert {s.kind for s in finished} == {SpanKind.SERVER, SpanKind.CLIENT}
+    assert len(asked) > len(
+        finished
+    )  # the server span is decided twice (middleware, then SDK), each child once

@@ -6,6 +6,14 @@ the current span while the request runs, so the asyncpg and redis
 instrumentations hang their spans under it, and its trace id goes into
 every log line of the request (`trace_id_var`). Probes are not traced, and
 nothing they do either.
+
+A request the sampler drops costs as little as we can make it: the sampler
+is asked first (about the trace id the span would have), and a dropped
+request gets no span at all, only its trace id for the logs and a context
+that switches the asyncpg and redis instrumentations off for it. Under every
+standard sampler a child's decision is its server span's (the parent-based
+ones follow the parent; the ratio is of the trace id, which the children
+share), so no child span is lost that would have been kept.
 """
 
 from __future__ import annotations
@@ -18,21 +26,23 @@ from sanic.response import HTTPResponse
 from halo.http.routes import EXEMPT_PATHS, route_template
 from halo.observability.logging import trace_id_var
 from halo.observability.metrics import normalise_method
+from halo.observability.tracing import Tracing, start_with
 
 _QUIET = context.set_value(context._SUPPRESS_INSTRUMENTATION_KEY, True, context.Context())
 
 
 class ServerSpans:
     def __init__(self) -> None:
-        self._tracer: trace.Tracer | None = None
+        self._tracing: Tracing | None = None
 
-    def use(self, tracer: trace.Tracer) -> None:
+    def use(self, tracing: Tracing) -> None:
         """Set by the worker when its tracer provider starts."""
-        self._tracer = tracer
+        self._tracing = tracing
 
     def start(self, request: Request) -> None:
         ctx = request.ctx
-        if request.path in EXEMPT_PATHS or self._tracer is None:
+        tracing = self._tracing
+        if request.path in EXEMPT_PATHS or tracing is None:
             # A fresh context either way: on a kept-alive connection the previous
             # request's span would otherwise still be current.
             ctx.trace_token = context.attach(_QUIET)
@@ -42,10 +52,20 @@ class ServerSpans:
         parent = propagate.extract(request.headers, context=context.Context())
         method = normalise_method(request.method)
         route = route_template(request) if request.route is not None else None
-        span = self._tracer.start_span(
-            f"{method} {route}" if route else method, context=parent, kind=SpanKind.SERVER
-        )
-        if span.is_recording():  # a span the sampler dropped is not worth the attributes
+        name = f"{method} {route}" if route else method
+        caller = trace.get_current_span(parent).get_span_context()
+        trace_id = caller.trace_id if caller.is_valid else tracing.trace_ids.generate_trace_id()
+        decision = tracing.sampler.should_sample(parent, trace_id, name, SpanKind.SERVER).decision
+        if not decision.is_recording():
+            # No span, and nothing under it: the instrumentations skip their work for this request.
+            ctx.span = None
+            ctx.trace_token = context.attach(_QUIET)
+            trace_id_var.set(format(trace_id, "032x"))
+            return
+        if not caller.is_valid:
+            start_with(trace_id)  # the span gets the trace id the sampler was asked about
+        span = tracing.tracer.start_span(name, context=parent, kind=SpanKind.SERVER)
+        if span.is_recording():  # the SDK asks the same sampler again: same answer for the standard ones
             attributes: dict[str, str] = {
                 "http.request.method": method,
                 "url.path": request.path,
@@ -82,7 +102,7 @@ class ServerSpans:
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
                 span.end()
-            trace_id_var.set(None)
+        trace_id_var.set(None)
         token = getattr(ctx, "trace_token", None)
         if token is not None:
             ctx.trace_token = None
