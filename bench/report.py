@@ -16,6 +16,8 @@ LABELS = {
     "detail_token_warm": "`GET /api/v1/videos/{id}` warm, with a token",
     "detail_cold": "`GET /api/v1/videos/{id}` over all 100k ids",
     "list_first_page": "`GET /api/v1/videos?limit=20` (first page)",
+    "list_first_page_token": "`GET /api/v1/videos?limit=20` (first page) with a token: `viewer` on each item",
+    "batch_50_ids": "`GET /api/v1/videos?ids=…` (50 ids, warm)",
     "list_deep_page": "`GET /api/v1/videos?limit=20&cursor=…` (5,000 deep)",
     "views": "`POST /api/v1/videos/{id}/views`",
     "like": "`PUT /api/v1/videos/{id}/like` (49 users)",

@@ -478,6 +478,20 @@ class Bench:
                 CONNECTIONS,
             ),
             (
+                "list_first_page_token",  # with `viewer`: the caller's likes of the page, one batched read
+                halo.url,
+                "fixed.lua",
+                {"PATH_FIXED": "/api/v1/videos?limit=20", "TOKEN": token},
+                CONNECTIONS,
+            ),
+            (
+                "batch_50_ids",  # GET ?ids= of 50 ids of the hot set
+                halo.url,
+                "fixed.lua",
+                {"PATH_FIXED": "/api/v1/videos?ids=" + ",".join(str(i) for i in range(1, 51))},
+                CONNECTIONS,
+            ),
+            (
                 "list_deep_page",
                 halo.url,
                 "fixed.lua",
