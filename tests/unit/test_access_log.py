@@ -70,13 +70,19 @@ def general_line(req: Any, status: int, duration_ms: float | None) -> dict[str, 
 @pytest.mark.parametrize("client_ip", ["127.0.0.1", "2001:db8::1", 'fe80::1%et"h\\0', None])
 @pytest.mark.parametrize("route", ["api/v1/videos/<video_id:int>", "/api/v1", None])
 @pytest.mark.parametrize("elapsed", [0.0123456, None])
+@pytest.mark.parametrize("trace_id", [None, "4bf92f3577b34da6a3ce929d0e0e4736"], ids=["untraced", "traced"])
 def test_the_fast_line_is_the_general_line(
-    lines: io.StringIO, client_ip: str | None, route: str | None, elapsed: float | None
+    lines: io.StringIO, client_ip: str | None, route: str | None, elapsed: float | None, trace_id: str | None
 ) -> None:
     req = request("GET", route, client_ip, elapsed)
-    access_log.AccessLog(access_line)(req, SimpleNamespace(status=201))
-    general_line(req, 201, 12.346 if elapsed is not None else None)
+    token = trace_id_var.set(trace_id)  # tracing on: every request has one, sampled or not
+    try:
+        access_log.AccessLog(access_line)(req, SimpleNamespace(status=201))
+        general_line(req, 201, 12.346 if elapsed is not None else None)
+    finally:
+        trace_id_var.reset(token)
     fast, general = written(lines)
+    assert fast.get("trace_id") == trace_id
 
     for line in (fast, general):
         line.pop("ts")
@@ -86,7 +92,7 @@ def test_the_fast_line_is_the_general_line(
     assert fast["message"] == f"GET {route_template(req)} 201"
 
 
-def test_an_unknown_method_and_a_trace_id_take_the_general_path_and_stay_valid_json(
+def test_an_unknown_method_takes_the_general_path_and_a_trace_id_stays_valid_json(
     lines: io.StringIO,
 ) -> None:
     log_request = access_log.AccessLog(access_line)

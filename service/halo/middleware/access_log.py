@@ -31,10 +31,12 @@ class AccessLog:
         request_id = getattr(ctx, "request_id", None)  # ours, or the caller's checked against [A-Za-z0-9._:-]
         if self._fast_line is not None and request_id is not None and method in KNOWN_METHODS:
             sink = json_sink(log)
-            if sink is not None and trace_id_var.get() is None:
+            if sink is not None:
                 route = request.route
                 path = route.path if route is not None else None
-                sink(self._fast_line(method, path, status, elapsed, client_ip, request_id))
+                sink(
+                    self._fast_line(method, path, status, elapsed, client_ip, request_id, trace_id_var.get())
+                )
                 return
         template = route_template(request)
         write_json_line(

@@ -25,7 +25,7 @@ log = logging.getLogger("halo.fastpath")
 
 BatchWriter = Callable[[Any, list[float]], None]  # (histogram child, bucket counts + sum)
 # (method, route path, status, elapsed, client ip, request id) -> the access line
-FastLine = Callable[[str, str | None, int, float | None, str | None, str], str]
+FastLine = Callable[[str, str | None, int, float | None, str | None, str, str | None], str]
 
 # Distribution -> the version prefixes the tricks were written and tested for.
 WRITTEN_FOR: dict[str, tuple[str, ...]] = {

@@ -22,9 +22,10 @@ def access_line(
     elapsed: float | None,
     client_ip: str | None,
     request_id: str,
+    trace_id: str | None = None,
 ) -> str:
     """`route_path`: the matched route's path as Sanic keeps it, None when no route matched.
-    `method` is one of the known methods and `request_id` needs no escaping."""
+    `method` is one of the known methods; `request_id` and `trace_id` (hex) need no escaping."""
     key = (method, route_path)
     head = _heads.get(key)
     if head is None:
@@ -37,7 +38,8 @@ def access_line(
         duration = f"{microseconds // 1000}.{microseconds % 1000:03d}"
     return (
         f'{{"ts":"{utc_timestamp(time.time())}",{head[0]}{status}","http":{{{head[1]}{status},'
-        f'"duration_ms":{duration},"client_ip":{address}}},"request_id":"{request_id}"}}\n'
+        f'"duration_ms":{duration},"client_ip":{address}}},"request_id":"{request_id}"'
+        + ("}\n" if trace_id is None else f',"trace_id":"{trace_id}"}}\n')
     )
 
 
