@@ -89,6 +89,28 @@ async def test_a_drop_during_a_fetch_keeps_the_fetched_row_out() -> None:
     assert cache.get(1) is None  # ...but nobody else will
 
 
+async def test_a_caller_that_may_have_written_reads_for_itself() -> None:
+    """join=False: a load already under way may have begun before this caller's write (or be
+    read from a replica without it), so the caller fetches on its own."""
+    cache = VideoCache(size=10, ttl_seconds=60)
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def stale(video_id: int) -> VideoRow:
+        started.set()
+        await release.wait()
+        return row(video_id, title="before the write")
+
+    async def fresh(video_id: int) -> VideoRow:
+        return row(video_id, title="after the write")
+
+    loading = asyncio.create_task(cache.load(1, stale))
+    await started.wait()
+    assert (await cache.load(1, fresh, join=False)).title == "after the write"  # type: ignore[union-attr]
+    release.set()
+    assert (await loading).title == "before the write"
+
+
 async def test_failed_fetch_is_not_cached_and_reaches_every_waiter() -> None:
     cache = VideoCache(size=10, ttl_seconds=60)
 

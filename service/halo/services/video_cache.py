@@ -64,14 +64,19 @@ class VideoCache:
         video_id: int,
         fetch: Callable[[int], Awaitable[VideoRow | None]],
         max_age: float | None = None,
+        *,
+        join: bool = True,
     ) -> VideoRow | None:
         """The cached row (no older than `max_age`), or one fetch shared by every concurrent
-        caller, then cached."""
+        caller, then cached. `join=False`: a fetch of this caller's own when one is already under
+        way (it may have started before this caller's write, or be read where that write is not yet)."""
         row = self.get(video_id, max_age)
         if row is not None or not self.enabled:
             return row if row is not None else await fetch(video_id)
         pending = self._loading.get(video_id)
         if pending is not None:
+            if not join:
+                return await fetch(video_id)
             return await asyncio.shield(pending)
         future: asyncio.Future[VideoRow | None] = asyncio.get_running_loop().create_future()
         self._loading[video_id] = future
