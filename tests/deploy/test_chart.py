@@ -539,3 +539,26 @@ def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def test_read_replica_urls_reach_the_pods_through_a_secret(tools: Tools) -> None:
+    urls = ["postgres://halo:pw@replica-0:5432/halo", "postgres://halo:pw@replica-1:5432/halo"]
+    objects = render(
+        tools,
+        set_values=[f"database.replicaUrls={{{','.join(urls)}}}", "database.replicaMaxLagSeconds=2"],
+    )
+    app = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    ref = {e["name"]: e for e in app["env"]}["DATABASE_REPLICA_URLS"]["valueFrom"]["secretKeyRef"]
+    secret = one(objects, "Secret", ref["name"])
+    assert base64.b64decode(secret["data"][ref["key"]]).decode() == ",".join(urls)
+    assert one(objects, "ConfigMap", "halo")["data"]["REPLICA_MAX_LAG_SECONDS"] == "2"
+    assert "replica-0" not in json.dumps([o for o in objects if o["kind"] != "Secret"])  # only in the Secret
+    # none by default; with an existing Secret, its replica-urls key if it has one
+    plain = one(render(tools), "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert "DATABASE_REPLICA_URLS" not in {e["name"] for e in plain["env"]}
+    existing = render(tools, set_values=["database.existingSecret=db"])
+    app = one(existing, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    ref = {e["name"]: e for e in app["env"]}["DATABASE_REPLICA_URLS"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "db", "key": "replica-urls", "optional": True}
+    refused = helm_template(tools, set_values=["database.replicaUrls={mysql://replica/halo}"], check=False)
+    assert refused.returncode != 0

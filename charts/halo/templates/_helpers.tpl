@@ -64,7 +64,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* Environment variables the chart sets itself: refused in config.extra and extraEnvVars. */}}
 {{- define "halo.managedEnv" -}}
-{{- list "HOST" "PORT" "METRICS_HOST" "METRICS_PORT" "WORKERS" "DATABASE_URL" "DATABASE_PASSWORD" "REDIS_URL" "JWT_SECRET" "JWT_PREVIOUS_SECRETS" "DATABASE_POOL_MIN" "DATABASE_POOL_MAX" "DATABASE_POOLER" "DATABASE_MIGRATION_URL" "REDIS_POOL_MAX" "REDIS_CLUSTER" "SHUTDOWN_DELAY_SECONDS" "SHUTDOWN_TIMEOUT_SECONDS" "PROMETHEUS_MULTIPROC_DIR" "ENV" "LOG_LEVEL" "LOG_FORMAT" "TRUSTED_PROXIES" | toJson }}
+{{- list "HOST" "PORT" "METRICS_HOST" "METRICS_PORT" "WORKERS" "DATABASE_URL" "DATABASE_PASSWORD" "REDIS_URL" "JWT_SECRET" "JWT_PREVIOUS_SECRETS" "DATABASE_POOL_MIN" "DATABASE_POOL_MAX" "DATABASE_POOLER" "DATABASE_MIGRATION_URL" "DATABASE_REPLICA_URLS" "REPLICA_MAX_LAG_SECONDS" "REDIS_POOL_MAX" "REDIS_CLUSTER" "SHUTDOWN_DELAY_SECONDS" "SHUTDOWN_TIMEOUT_SECONDS" "PROMETHEUS_MULTIPROC_DIR" "ENV" "LOG_LEVEL" "LOG_FORMAT" "TRUSTED_PROXIES" | toJson }}
 {{- end }}
 
 {{/* Pods at most: the HPA's ceiling (or the fixed count) plus the rolling update's surge. */}}
@@ -131,6 +131,7 @@ WORKERS: {{ .Values.workers | quote }}
 DATABASE_POOL_MIN: {{ .Values.database.poolMin | quote }}
 DATABASE_POOL_MAX: {{ .Values.database.poolMax | quote }}
 DATABASE_POOLER: {{ .Values.database.pooler | quote }}
+REPLICA_MAX_LAG_SECONDS: {{ .Values.database.replicaMaxLagSeconds | quote }}
 REDIS_POOL_MAX: {{ .Values.redis.poolMax | quote }}
 REDIS_CLUSTER: {{ .Values.redis.cluster | quote }}
 SHUTDOWN_DELAY_SECONDS: {{ .Values.shutdown.delaySeconds | quote }}
@@ -190,6 +191,9 @@ comes from an existing Secret (the chart then creates no Secret).
 {{- if and (ne .Values.database.pooler "none") .Values.database.migrationUrl (not .Values.database.existingSecret) }}
 {{ $keys.databaseMigrationUrl }}: {{ tpl .Values.database.migrationUrl . | b64enc | quote }}
 {{- end }}
+{{- if and .Values.database.replicaUrls (not .Values.database.existingSecret) }}
+{{ $keys.databaseReplicaUrls }}: {{ join "," .Values.database.replicaUrls | b64enc | quote }}
+{{- end }}
 {{- if not .Values.redis.existingSecret }}
 {{ $keys.redisUrl }}: {{ tpl .Values.redis.url . | b64enc | quote }}
 {{- end }}
@@ -232,6 +236,20 @@ from its own existing Secret when one is named, else from the chart's Secret
     secretKeyRef:
       name: {{ .existingSecret | default $chart }}
       key: {{ ternary .existingSecretUrlKey $keys.databaseUrl (not (empty .existingSecret)) }}
+{{- end }}
+{{- if .existingSecret }}
+- name: DATABASE_REPLICA_URLS
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .existingSecretReplicaUrlsKey }}
+      optional: true
+{{- else if .replicaUrls }}
+- name: DATABASE_REPLICA_URLS
+  valueFrom:
+    secretKeyRef:
+      name: {{ $chart }}
+      key: {{ $keys.databaseReplicaUrls }}
 {{- end }}
 {{- end }}
 - name: REDIS_URL
