@@ -101,6 +101,22 @@ def helm_template(
     return tools.run(*command, check=check)
 
 
+def validate_manifests(
+    tools: Tools, path: Path, *, kubernetes_version: str | None = KUBERNETES_VERSION, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """tools/validate_manifests.py on the manifests in `path` (with `kubernetes_version`'s schemas, if one)."""
+    version = ("--kubernetes-version", kubernetes_version) if kubernetes_version else ()
+    return tools.run(
+        tools.python,
+        ROOT / "tools" / "validate_manifests.py",
+        *version,
+        "--node-modules",
+        tools.node_modules,
+        path,
+        check=check,
+    )
+
+
 def documents(text: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
 

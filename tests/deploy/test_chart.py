@@ -15,9 +15,7 @@ from tests.deploy.conftest import (
     CHART,
     CI_VALUES,
     IMAGE_REPOSITORY,
-    KUBERNETES_VERSION,
     NAMESPACE,
-    ROOT,
     Tools,
     by_kind,
     config_env,
@@ -26,6 +24,7 @@ from tests.deploy.conftest import (
     one,
     pod_specs,
     render,
+    validate_manifests,
 )
 
 VALUES_CASES = [pytest.param(None, id="default"), *(pytest.param(p, id=p.stem) for p in CI_VALUES)]
@@ -63,16 +62,7 @@ def test_rendered_objects_are_valid_kubernetes_1_30(
 ) -> None:
     rendered = tmp_path / "rendered.yaml"
     rendered.write_text(helm_template(tools, *values_args(values)).stdout)
-    result = tools.run(
-        tools.python,
-        ROOT / "tools" / "validate_manifests.py",
-        "--kubernetes-version",
-        KUBERNETES_VERSION,
-        "--node-modules",
-        tools.node_modules,
-        rendered,
-    )
-    assert "objects valid" in result.stdout
+    assert "objects valid" in validate_manifests(tools, rendered).stdout
 
 
 def test_validator_fails_on_unknown_fields_kinds_and_operator_typos(tools: Tools, tmp_path: Path) -> None:
@@ -84,14 +74,7 @@ def test_validator_fails_on_unknown_fields_kinds_and_operator_typos(tools: Tools
     unknown = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump_all([deployment, monitor, unknown]))
-    result = tools.run(
-        tools.python,
-        ROOT / "tools" / "validate_manifests.py",
-        "--node-modules",
-        tools.node_modules,
-        path,
-        check=False,
-    )
+    result = validate_manifests(tools, path, kubernetes_version=None, check=False)
     assert result.returncode != 0
     assert "httpGett" in result.stdout
     assert "scrapeInterval" in result.stdout

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.conftest import (
-    KUBERNETES_VERSION,
     OVERLAYS,
     ROOT,
     Tools,
@@ -16,6 +15,7 @@ from tests.deploy.conftest import (
     config_env,
     kustomize,
     one,
+    validate_manifests,
 )
 
 
@@ -23,16 +23,7 @@ from tests.deploy.conftest import (
 def test_overlay_objects_are_valid_kubernetes_1_30(tools: Tools, overlay: str, tmp_path: Path) -> None:
     rendered = tmp_path / f"{overlay}.yaml"
     rendered.write_text(tools.run(tools.kubectl, "kustomize", ROOT / "k8s" / "overlays" / overlay).stdout)
-    result = tools.run(
-        tools.python,
-        ROOT / "tools" / "validate_manifests.py",
-        "--kubernetes-version",
-        KUBERNETES_VERSION,
-        "--node-modules",
-        tools.node_modules,
-        rendered,
-    )
-    assert "objects valid" in result.stdout
+    assert "objects valid" in validate_manifests(tools, rendered).stdout
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.metrics import scrape, scrape_until
 from tests.support.server import RunningServer
-from tests.support.services import free_port, require_tool
+from tests.support.services import free_port, require_tool, stop_process
 
 ALERTS = Path(__file__).resolve().parents[2] / "charts/halo/files/alerts/halo-rules.yaml"
 
@@ -79,12 +79,7 @@ scrape_configs:
         return value
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout=30)
 
 
 @pytest.fixture

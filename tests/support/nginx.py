@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.services import ServiceUnavailable, free_port, wait_for_port
+from tests.support.services import ServiceUnavailable, free_port, stop_process, wait_for_port
 
 # Requests may be pinned to one instance with this header (tests that need to say
 # "issued by A, used on B"); without it nginx balances over all of them.
@@ -164,13 +164,7 @@ class Nginx:
         raise TimeoutError(f"nginx workers {old} still running {timeout}s after a reload")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGQUIT)  # graceful: finish what is in flight
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process, signal.SIGQUIT)  # graceful: finish what is in flight
         self.process = None
 
     def error_log(self) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from tests.support.services import ServiceUnavailable, free_port, wait_for_port
+from tests.support.services import ServiceUnavailable, free_port, stop_process, wait_for_port
 
 CANDIDATES = ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer")
 INSTALL_HINT = (
@@ -116,13 +116,7 @@ admin_users = {user}
             return ""
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
         self.process = None
 
     def destroy(self) -> None:

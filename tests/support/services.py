@@ -14,6 +14,7 @@ import glob
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -22,6 +23,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 INSTALL_HINT = (
@@ -76,6 +78,20 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
+
+
+def stop_process(
+    process: subprocess.Popen[Any] | None, sig: int = signal.SIGTERM, timeout: float = 10.0
+) -> None:
+    """Ask a child process to stop with `sig`; kill it if it has not stopped after `timeout` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
 
 
 def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
