@@ -244,7 +244,7 @@ async def test_the_main_paths_run_concurrently_through_transaction_pooling(
             assert detail.status_code == 200, detail.text
             body = detail.json()
             assert body["like_count"] == liked_by
-            assert body["view_count"] == VIEWS_EACH
+            assert body["view_count"] == VIEWS_EACH, body
             assert body["comment_count"] == (ACCOUNTS if video in commented else 0)
 
         health = await asyncio.gather(*(recorder.request("GET", "/health/ready") for _ in range(8)))
