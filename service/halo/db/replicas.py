@@ -257,6 +257,9 @@ class ReplicaRouter:
                     timeout=self._probe_timeout,
                     command_timeout=self._probe_timeout,
                     server_settings={"application_name": "halo-replica-probe"},
+                    # no named statements: a replica may sit behind PgBouncer in transaction mode
+                    # (DATABASE_POOLER), where the next probe may run on another server connection
+                    statement_cache_size=0,
                 )
             row = await asyncio.wait_for(replica._probe.fetchrow(_REPLICA_POSITION), self._probe_timeout)
         except Exception as exc:
