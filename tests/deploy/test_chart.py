@@ -545,3 +545,19 @@ def test_read_replica_urls_reach_the_pods_through_a_secret(tools: Tools) -> None
     assert ref == {"name": "db", "key": "replica-urls", "optional": True}
     refused = helm_template(tools, set_values=["database.replicaUrls={mysql://replica/halo}"], check=False)
     assert refused.returncode != 0
+
+
+def test_the_budget_counts_each_read_replica_with_its_probe(tools: Tools, tmp_path: Path) -> None:
+    replicas = (
+        "database.replicaUrls={postgres://halo@replica-0:5432/halo,postgres://halo@replica-1:5432/halo}"
+    )
+    # defaults: (4 + 1) pods x 2 workers x (8 + 1) + 10 = 100 <= 100 on each replica
+    assert helm_template(tools, set_values=[replicas])
+    refused = helm_template(tools, set_values=[replicas, "database.replicaMaxConnections=99"], check=False)
+    assert "each read replica" in refused.stderr
+    assert "= 100 > database.replicaMaxConnections 99" in refused.stderr
+    # the primary's budget alone would pass: it is the replicas' probe connections that do not fit
+    assert helm_template(tools, set_values=["database.replicaMaxConnections=99"])
+    notes = _notes(tools, tmp_path, replicas)
+    assert "Each of the 2 read replicas: 100 connections" in notes
+    assert "read replicas" not in _notes(tools, tmp_path / "none")

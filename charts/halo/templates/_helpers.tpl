@@ -98,6 +98,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- fail (printf "database.pooler=%s needs a direct connection for the migration Job (its lock is a session's): set database.migrationUrl, or database.existingSecret with key database.existingSecretMigrationUrlKey" .Values.database.pooler) }}
 {{- end }}
 {{- end }}
+{{- /* Each read replica: a pool and a probe connection per worker of every pod (directly, not behind a pooler). */}}
+{{- if and .Values.database.replicaUrls (eq .Values.database.pooler "none") }}
+{{- $replica := add (mul (include "halo.maxPods" . | int) .Values.workers (add .Values.database.poolMax 1)) .Values.database.reservedConnections }}
+{{- if and .Values.database.enforceConnectionBudget (gt (int $replica) (int .Values.database.replicaMaxConnections)) }}
+{{- fail (printf "connection budget broken on each read replica: (max pods %s) x workers %v x (database.poolMax %v + 1 probe) + reservedConnections %v = %v > database.replicaMaxConnections %v" (include "halo.maxPods" .) .Values.workers .Values.database.poolMax .Values.database.reservedConnections $replica .Values.database.replicaMaxConnections) }}
+{{- end }}
+{{- end }}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
 {{- end }}
