@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
 from tests.e2e.conftest import create_video, eventually, register
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, embedded_env, migrate
 
 
 async def test_embedded_default_serves_the_whole_flow(tmp_path: Path) -> None:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "WORKERS", "JWT_SECRET")
-    }
-    env.update(ENV="development", HOST="127.0.0.1", BCRYPT_ROUNDS="4", VIEW_FLUSH_INTERVAL_SECONDS="0.3")
-    migrated = subprocess.run(
-        [sys.executable, "-m", "halo", "migrate"], env=env, cwd=tmp_path, capture_output=True
-    )
-    assert migrated.returncode == 0, migrated.stderr
+    env = embedded_env(VIEW_FLUSH_INTERVAL_SECONDS="0.3")
+    migrate(env, cwd=tmp_path)
     server = RunningServer(env, cwd=tmp_path).start()  # ./halo.db lands in tmp_path
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:

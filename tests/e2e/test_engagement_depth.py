@@ -7,9 +7,6 @@ second, and a Redis database of its own, so that a test may drop its keys like a
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,7 @@ from tests.conftest import RUN_ID
 from tests.e2e.conftest import Account, assert_envelope, create_video, eventually, make_adult_mode, register
 from tests.support import services
 from tests.support.metrics import scrape
-from tests.support.server import RunningServer, base_env, migrate
+from tests.support.server import RunningServer, base_env, embedded_env, migrate, serving
 
 API = "/api/v1"
 
@@ -39,9 +36,7 @@ def depth_server(database_url: str, depth_redis_url: str) -> Iterator[RunningSer
         database_url, depth_redis_url, WORKERS="2", VIEW_WINDOW_SECONDS="1800", TRENDING_REFRESH_SECONDS="1"
     )
     migrate(env)
-    running = RunningServer(env).start()
-    yield running
-    running.terminate()
+    yield from serving(env)
 
 
 @pytest.fixture
@@ -50,6 +45,17 @@ async def http(depth_server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
         base_url=depth_server.url, timeout=30.0, limits=httpx.Limits(max_connections=40)
     ) as client:
         yield client
+
+
+async def _forget_everything_in_redis(url: str) -> None:
+    """Redis loses everything HALO keeps there."""
+    redis = Redis.from_url(url)
+    try:
+        keys = [key async for key in redis.scan_iter(match="halo:*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
 
 
 def _field(response: httpx.Response, status: int, code: str) -> str:
@@ -144,13 +150,7 @@ async def test_racing_likes_and_unlikes_of_one_user_end_as_postgresql_says(
         assert {answer.status_code for answer in answers} == {200}
         await reads_agree(await truth())
 
-    redis = Redis.from_url(depth_redis_url)  # Redis loses everything HALO keeps there
-    try:
-        keys = [key async for key in redis.scan_iter(match="halo:*", count=1000)]
-        if keys:
-            await redis.delete(*keys)
-    finally:
-        await redis.aclose()
+    await _forget_everything_in_redis(depth_redis_url)
     await reads_agree(await truth())
 
 
@@ -510,13 +510,7 @@ async def test_comment_count_is_exact_under_concurrency_and_after_a_redis_loss(
     )
     assert sorted(r.status_code for r in deletes) == [204] * 10 + [404] * 10
     assert await _comment_count(http, vid) == 20
-    redis = Redis.from_url(depth_redis_url)  # Redis loses everything HALO keeps there
-    try:
-        keys = [key async for key in redis.scan_iter(match="halo:*", count=1000)]
-        if keys:
-            await redis.delete(*keys)
-    finally:
-        await redis.aclose()
+    await _forget_everything_in_redis(depth_redis_url)
     for _ in range(4):  # both workers, whose cached rows hold older counters
         assert await _comment_count(http, vid) == 20
     assert (await _comment(http, vid, fans[0], "after the loss")).status_code == 201
@@ -561,14 +555,8 @@ async def test_held_comments_and_trending_refreshes_are_counted(
 
 
 async def test_the_embedded_default_has_the_whole_of_v1_1(tmp_path: Path) -> None:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "WORKERS", "JWT_SECRET")
-    }
-    env.update(ENV="development", HOST="127.0.0.1", BCRYPT_ROUNDS="4", TRENDING_REFRESH_SECONDS="1")
-    migrated = subprocess.run(
-        [sys.executable, "-m", "halo", "migrate"], env=env, cwd=tmp_path, capture_output=True
-    )
-    assert migrated.returncode == 0, migrated.stderr
+    env = embedded_env(TRENDING_REFRESH_SECONDS="1")
+    migrate(env, cwd=tmp_path)
     server = RunningServer(env, cwd=tmp_path).start()
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:

@@ -4,10 +4,7 @@ page, the IETF rate-limit fields, and the conformance details beside them."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,7 +17,8 @@ from halo.redis.idempotency import RedisIdempotencyStore
 from halo.redis.link import link_for
 from halo.services.idempotency import Attempt, IdempotencyService, fingerprint
 from tests.e2e.conftest import Account, assert_envelope, create_video, make_adult_mode, register, unique
-from tests.support.server import RunningServer, base_env, migrate
+from tests.support.accounts import REGISTER, new_account
+from tests.support.server import RunningServer, base_env, embedded_env, migrate
 
 VIDEOS = "/api/v1/videos"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -173,15 +171,7 @@ def test_with_the_key_store_down_a_keyed_request_is_refused_and_not_processed(
     running = RunningServer(env).start()
     try:
         with httpx.Client(base_url=running.url, timeout=30.0) as http:
-            registered = http.post(
-                "/api/v1/auth/register",
-                json={
-                    "email": f"{unique()}@example.com",
-                    "username": unique(),
-                    "password": "password123",
-                    "display_name": "Test User",
-                },
-            )
+            registered = http.post(REGISTER, json=new_account())
             assert registered.status_code == 201, registered.text
             auth = {"Authorization": f"Bearer {registered.json()['token']}"}
             user_id = registered.json()["user"]["id"]
@@ -210,14 +200,8 @@ async def test_a_request_that_fails_frees_its_key(client: httpx.AsyncClient) -> 
 
 
 async def test_the_embedded_default_keeps_keys_in_process(tmp_path: Path) -> None:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "WORKERS", "JWT_SECRET")
-    }
-    env.update(ENV="development", HOST="127.0.0.1", BCRYPT_ROUNDS="4")
-    migrated = subprocess.run(
-        [sys.executable, "-m", "halo", "migrate"], env=env, cwd=tmp_path, capture_output=True
-    )
-    assert migrated.returncode == 0, migrated.stderr
+    env = embedded_env()
+    migrate(env, cwd=tmp_path)
     embedded = RunningServer(env, cwd=tmp_path).start()
     try:
         async with httpx.AsyncClient(base_url=embedded.url, timeout=30) as http:

@@ -67,8 +67,18 @@ def base_env(database_url: str, redis_url: str | None, **overrides: str) -> dict
     return env
 
 
-def migrate(env: dict[str, str]) -> None:
-    subprocess.run([*HALO, "migrate"], env=env, check=True, capture_output=True, timeout=120)
+def embedded_env(**overrides: str) -> dict[str, str]:
+    """The embedded default: no DATABASE_URL or REDIS_URL (SQLite in the working directory and the
+    in-process store), one worker, a generated secret."""
+    drop = ("DATABASE_URL", "REDIS_URL", "WORKERS", "JWT_SECRET")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(ENV="development", HOST="127.0.0.1", BCRYPT_ROUNDS="4", **overrides)
+    return env
+
+
+def migrate(env: dict[str, str], cwd: Path | None = None) -> None:
+    result = subprocess.run([*HALO, "migrate"], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
 
 
 @dataclass
