@@ -113,9 +113,6 @@ class Replica:
         return connections.get(self.name)
 
 
-Hook = Callable[..., None]
-
-
 class ReplicaRouter:
     """Chooses the pool of each read; one per worker."""
 
@@ -145,6 +142,7 @@ class ReplicaRouter:
         self.on_fallback: list[Callable[[str], None]] = []  # reason: lag, down, read_your_writes
         self.on_read: list[Callable[[str, str], None]] = []  # pool, role
         self.on_state: list[Callable[[Replica], None]] = []
+        self._chores: set[asyncio.Task[None]] = set()
 
     # --- the read path ------------------------------------------------------------
 
@@ -238,16 +236,24 @@ class ReplicaRouter:
 
     async def probe_all(self) -> None:
         now = self._clock()
-        try:
-            rows = await asyncio.wait_for(
-                connections.get("default").execute_query_dict(_PRIMARY_POSITION), self._probe_timeout
-            )
-            self._history.append((now, int(rows[0]["lsn"])))
-        except Exception as exc:  # the primary is someone else's problem (readiness); lag grows meanwhile
-            log.debug("primary position unknown: %s", exc)
         while self._history and self._history[0][0] < now - self._history_seconds:
             self._history.popleft()
-        await asyncio.gather(*(self._probe(replica) for replica in self.replicas if replica.retry_at <= now))
+        await asyncio.gather(
+            self._sample_primary(now),
+            *(self._probe(replica) for replica in self.replicas if replica.retry_at <= now),
+        )
+
+    async def _sample_primary(self, now: float) -> None:
+        # Through the primary's pool, uncancelled (its statement timeout bounds it): a query
+        # cancelled half-way could leave its connection checked out.
+        try:
+            rows = await connections.get("default").execute_query_dict(_PRIMARY_POSITION)
+        except Exception as exc:  # the primary is readiness's concern; replica lags grow meanwhile
+            log.debug("primary position unknown: %s", exc)
+            return
+        position = int(rows[0]["lsn"])
+        if not self._history or self._history[-1][0] <= now:
+            self._history.append((now, position))
 
     async def _probe(self, replica: Replica) -> None:
         try:
@@ -296,7 +302,9 @@ class ReplicaRouter:
             try:  # its pooled connections may be dead: new ones after it recovers
                 pool = getattr(replica.client, "_pool", None)
                 if isinstance(pool, asyncpg.Pool):
-                    asyncio.get_running_loop().create_task(pool.expire_connections())
+                    chore = asyncio.get_running_loop().create_task(pool.expire_connections())
+                    self._chores.add(chore)
+                    chore.add_done_callback(self._chores.discard)
             except Exception:  # noqa: S110 - not opened yet
                 pass
         replica.up = False
