@@ -36,6 +36,9 @@ def test_each_replica_is_a_connection_like_the_primarys_at_its_own_address() -> 
     for key in ("maxsize", "minsize", "timeout", "command_timeout", "statement_cache_size", "reset"):
         assert first[key] == primary[key], key  # the pool, the bounds and the pooler setting
     assert connections["replica1"]["credentials"]["host"] == "replica-1"
+    assert "ssl" not in first
+    tls = tortoise_config(settings(database_replica_urls="postgres://halo@replica-2/halo?ssl=require"))
+    assert tls["connections"]["replica0"]["credentials"]["ssl"] is True  # the replica's own options
     assert config["apps"]["halo"]["default_connection"] == "default"  # writes stay on the primary
     assert list(tortoise_config(settings())["connections"]) == ["default"]
 

@@ -356,12 +356,10 @@ def writes(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
 
 
 def replica_connection(primary: dict[str, Any], url: str) -> dict[str, Any]:
-    """A replica's Tortoise connection: the primary's settings with the replica's address and login."""
+    """A replica's Tortoise connection: the primary's settings (pool, timeouts, pooler options),
+    with what the replica's URL says (address, login, database, options such as `ssl`)."""
     from tortoise.backends.base.config_generator import expand_db_url
 
-    own = expand_db_url(url)
     credentials = dict(primary["credentials"])
-    for key in ("host", "port", "user", "password", "database"):
-        if key in own["credentials"]:
-            credentials[key] = own["credentials"][key]
+    credentials.update(expand_db_url(url)["credentials"])
     return {"engine": primary["engine"], "credentials": credentials}
