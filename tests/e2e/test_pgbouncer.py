@@ -136,7 +136,7 @@ async def _pages(recorder: Recorder, url: str, params: dict[str, Any]) -> list[d
 
 
 async def test_the_main_paths_run_concurrently_through_transaction_pooling(
-    pooled_server: RunningServer, fresh_database: str
+    pooled_server: RunningServer, fresh_database: str, pgbouncer: PgBouncer
 ) -> None:
     async with httpx.AsyncClient(base_url=pooled_server.url, timeout=60.0) as http:
         recorder = Recorder(http)
@@ -251,4 +251,14 @@ async def test_the_main_paths_run_concurrently_through_transaction_pooling(
         assert {r.status_code for r in health} == {200}
 
         assert recorder.server_errors() == []
+
+        # it was all multiplexed: PostgreSQL saw at most the pooler's 3 server connections to the
+        # database (besides this query's own), while more client connections logged in to the pooler
+        backends = await services.db_value(
+            fresh_database,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        assert isinstance(backends, int) and backends <= 3
     assert "does not exist" not in pooled_server.logs()
+    clients = pgbouncer.logs().count(f"login attempt: db={pgbouncer.database} ")
+    assert clients > 3, pgbouncer.logs()[-2000:]
