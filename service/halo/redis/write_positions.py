@@ -53,6 +53,8 @@ class RedisWritePositions:
             await self._put(keys=[key], args=[lsn, ttl_seconds])
 
         try:
-            await self._link.run(op, write=True)
+            # Not a cache write (write=False): a lost position needs no new cache epoch; the
+            # router sends signed-in reads to the primary until no lost write can matter.
+            await self._link.run(op, write=False)
         except StoreUnavailable as exc:
             raise PositionsUnavailable(str(exc)) from exc
