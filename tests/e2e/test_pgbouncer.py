@@ -262,3 +262,23 @@ async def test_the_main_paths_run_concurrently_through_transaction_pooling(
     assert "does not exist" not in pooled_server.logs()
     clients = pgbouncer.logs().count(f"login attempt: db={pgbouncer.database} ")
     assert clients > 3, pgbouncer.logs()[-2000:]
+
+
+def test_seed_bulk_loads_through_transaction_pooling(
+    pooled_server: RunningServer, migrated: dict[str, str], fresh_database: str
+) -> None:
+    """`halo seed`'s COPY and executemany through the pooler (after the main paths: it adds videos)."""
+    before = asyncio.run(services.db_value(fresh_database, "SELECT count(*) FROM videos"))
+    seeded = subprocess.run(
+        [*HALO, "seed", "--users", "20", "--videos", "100"],
+        env=migrated,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    after = asyncio.run(services.db_value(fresh_database, "SELECT count(*) FROM videos"))
+    assert isinstance(before, int) and after == before + 100
+    listing = httpx.get(f"{pooled_server.url}/api/v1/videos", params={"limit": 50}, timeout=30)
+    assert listing.status_code == 200 and len(listing.json()["items"]) == 50
