@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 from halo.config import Settings
 from tests.deploy.conftest import OVERLAYS, Tools, config_env, kustomize, one, render
+from tests.support.polling import poll_until
 from tests.support.server import RunningServer, base_env, serving
 from tests.support.services import free_port
 
@@ -73,13 +73,12 @@ def test_metrics_port_and_path_match_the_service_configuration(
     ).start()
     try:
         url = f"http://127.0.0.1:{metrics_port}{endpoint['path']}"
-        deadline = time.monotonic() + 10  # request counts are published every 0.5 s
-        while True:
+
+        def published() -> bool:
             response = httpx.get(url, timeout=5)
             assert response.status_code == 200
-            if "http_server_request_duration_seconds" in response.text or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        assert "http_server_request_duration_seconds" in response.text
+            return "http_server_request_duration_seconds" in response.text
+
+        assert poll_until(published, timeout=10, interval=0.2)  # request counts are published every 0.5 s
     finally:
         running.terminate()

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.support.accounts import post_registration
+from tests.support.polling import eventually  # noqa: F401 - the e2e tests import it from here
 from tests.support.server import RunningServer, base_env, migrate, serving
 
 
@@ -88,15 +89,3 @@ async def create_video(client: httpx.AsyncClient, owner: Account, **fields: Any)
 async def make_adult_mode(client: httpx.AsyncClient, account: Account) -> None:
     response = await client.patch("/api/v1/auth/profile", json={"adult_mode": True}, headers=account.auth)
     assert response.status_code == 200, response.text
-
-
-async def eventually(check: Any, timeout: float = 10.0, interval: float = 0.1) -> Any:
-    """Poll an async check until it returns a truthy value (generous deadline, never a timing assertion)."""
-    import asyncio
-
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result or asyncio.get_running_loop().time() > deadline:
-            return result
-        await asyncio.sleep(interval)

@@ -13,6 +13,7 @@ import httpx
 from tests.e2e.conftest import assert_envelope
 from tests.support import services
 from tests.support.accounts import register_now
+from tests.support.polling import poll_until
 from tests.support.server import RunningServer, base_env, migrate
 
 
@@ -40,16 +41,10 @@ def test_database_outage_degrades_then_recovers_without_restart(
             assert http.get("/health/live").status_code == 200
 
             throwaway_postgres.start()
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                if http.get("/api/v1/auth/profile", headers=token).status_code == 200:
-                    break
-                time.sleep(0.2)
+            poll_until(lambda: http.get("/api/v1/auth/profile", headers=token).status_code == 200, 30, 0.2)
             assert http.get("/api/v1/auth/profile", headers=token).status_code == 200
             # /health keeps a result for a second: the "down" of the outage may still be served
-            deadline = time.monotonic() + 10
-            while http.get("/health").json()["status"] != "ok" and time.monotonic() < deadline:
-                time.sleep(0.2)
+            poll_until(lambda: http.get("/health").json()["status"] == "ok", 10, 0.2)
             assert http.get("/health").json()["status"] == "ok"
     finally:
         server.terminate()

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -19,6 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from tests.support.accounts import register_now
+from tests.support.polling import poll_until
 from tests.support.server import RunningServer, base_env
 from tests.support.services import free_port
 
@@ -116,13 +116,10 @@ def test_spans_leave_over_otlp_and_every_log_line_of_the_request_has_its_trace_i
                 },
             )
             assert response.status_code == 200
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            spans = collector.of_trace(TRACE_ID)
-            kinds = {span["kind"] for span in spans}
-            if SERVER in kinds and CLIENT in kinds:
-                break
-            time.sleep(0.1)
+        poll_until(
+            lambda: {SERVER, CLIENT} <= {span["kind"] for span in collector.of_trace(TRACE_ID)}, timeout=20
+        )
+        spans = collector.of_trace(TRACE_ID)
         (server_span,) = [span for span in spans if span["kind"] == SERVER]
         assert server_span["name"] == "GET /api/v1/auth/profile"
         assert server_span["parent"] == "b7ad6b7169203331"
@@ -141,13 +138,13 @@ def test_spans_leave_over_otlp_and_every_log_line_of_the_request_has_its_trace_i
         with collector.lock:
             assert not [span for span in collector.spans if "/health" in span["name"]]
 
-        deadline = time.monotonic() + 10  # log lines reach the file within ~0.2 s (buffered)
-        while True:
+        def logged() -> list[dict[str, Any]]:
             lines = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
-            request_lines = [line for line in lines if line.get("request_id") == "traced-1"]
-            if any(line["logger"] == "halo.access" for line in request_lines) or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
+            return [line for line in lines if line.get("request_id") == "traced-1"]
+
+        # log lines reach the file within ~0.2 s (buffered)
+        poll_until(lambda: any(line["logger"] == "halo.access" for line in logged()), timeout=10)
+        request_lines = logged()
         assert request_lines
         assert {line.get("trace_id") for line in request_lines} == {TRACE_ID}
         (access,) = [line for line in request_lines if line["logger"] == "halo.access"]
@@ -215,12 +212,7 @@ def test_the_sampling_ratio_decides_which_new_traces_leave_and_a_caller_decides_
             assert (
                 http.get("/api/v1/auth/profile", headers={**bearer, "traceparent": marker}).status_code == 200
             )
-        deadline = time.monotonic() + 20
-        while (
-            not [s for s in collector.of_trace(marker_id) if s["kind"] == SERVER]
-            and time.monotonic() < deadline
-        ):
-            time.sleep(0.1)
+        poll_until(lambda: [s for s in collector.of_trace(marker_id) if s["kind"] == SERVER], timeout=20)
     finally:
         assert server.terminate() == 0
     with collector.lock:
