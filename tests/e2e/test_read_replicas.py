@@ -31,6 +31,8 @@ class Fleet:
     replica: services.ThrowawayReplica
     replica_url: str
     servers: list[RunningServer]
+    env: dict[str, str]
+    database_url: str
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +54,7 @@ def fleet(
         RunningServer(base_env(database_url, redis_url, WORKERS="1", **env)).start(),
     ]
     try:
-        yield Fleet(primary, replica, replica_url, servers)
+        yield Fleet(primary, replica, replica_url, servers, env, database_url)
     finally:
         for server in servers:
             server.terminate()
@@ -213,3 +215,45 @@ async def test_a_replica_stopped_under_load_fails_no_request(
 
     await asyncio.to_thread(fleet.replica.start)
     assert await eventually(lambda: replica_serves(fleet, first, server), timeout=60, interval=0.5)
+
+
+async def test_with_redis_down_a_writer_reads_from_the_primary(
+    fleet: Fleet, throwaway_redis: services.ThrowawayRedis
+) -> None:
+    """Where the writer's position cannot be recorded or read, its reads go to the primary: never
+    the state from before its write, during the outage or after it (the position is lost)."""
+    env = {**fleet.env, "REDIS_TIMEOUT_SECONDS": "0.5"}
+    servers = [
+        RunningServer(base_env(fleet.database_url, throwaway_redis.url, WORKERS="1", **env)).start()
+        for _ in range(2)
+    ]
+    try:
+        async with (
+            httpx.AsyncClient(base_url=servers[0].url, timeout=30) as first,
+            httpx.AsyncClient(base_url=servers[1].url, timeout=30) as second,
+        ):
+            owner = await register(first)
+            assert await eventually(lambda: replica_serves(fleet, second, servers[1]), timeout=30)
+            await on_replica(fleet, "SELECT pg_wal_replay_pause()")
+            try:
+                throwaway_redis.stop()
+                video = await create_video(first, owner, title=unique("Outage "))
+                for client in (second, first):
+                    assert (await read_back(client, owner, video["id"]))["title"] == video["title"]
+                mine = await second.get("/api/v1/videos", params={"user_id": owner.id}, headers=owner.auth)
+                assert [item["id"] for item in mine.json()["items"]] == [video["id"]]
+                assert fallbacks(servers[1], "read_your_writes") > 0
+
+                throwaway_redis.start()  # back, empty: the write's position is gone
+                for _ in range(10):
+                    assert (await read_back(second, owner, video["id"]))["title"] == video["title"]
+                    listing = await second.get(
+                        "/api/v1/videos", params={"user_id": owner.id}, headers=owner.auth
+                    )
+                    assert [item["id"] for item in listing.json()["items"]] == [video["id"]]
+                    await asyncio.sleep(0.5)
+            finally:
+                await on_replica(fleet, "SELECT pg_wal_replay_resume()")
+    finally:
+        for server in servers:
+            server.terminate()
