@@ -86,6 +86,19 @@ async def create_video(client: httpx.AsyncClient, owner: Account, **fields: Any)
     return response.json()
 
 
+async def engaged_video(
+    client: httpx.AsyncClient, comment: str = "hi"
+) -> tuple[Account, Account, dict[str, Any]]:
+    """A video a fan has liked and commented on (`comment`): (owner, fan, video)."""
+    owner, fan = await register(client), await register(client)
+    video = await create_video(client, owner)
+    vid = video["id"]
+    assert (await client.put(f"/api/v1/videos/{vid}/like", headers=fan.auth)).status_code == 200
+    commented = await client.post(f"/api/v1/videos/{vid}/comments", json={"body": comment}, headers=fan.auth)
+    assert commented.status_code == 201, commented.text
+    return owner, fan, video
+
+
 async def make_adult_mode(client: httpx.AsyncClient, account: Account) -> None:
     response = await client.patch("/api/v1/auth/profile", json={"adult_mode": True}, headers=account.auth)
     assert response.status_code == 200, response.text

@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.conftest import Account, assert_envelope, create_video, eventually, register
+from tests.e2e.conftest import Account, assert_envelope, create_video, engaged_video, eventually, register
 from tests.support.server import RunningServer, base_env
 from tests.support.services import ThrowawayRedis
 
@@ -36,13 +36,8 @@ async def _counts(client: httpx.AsyncClient, video_id: int) -> tuple[object, ...
 
 
 async def _setup(client: httpx.AsyncClient, database_url: str) -> tuple[Account, Account, dict]:
-    owner, fan = await register(client), await register(client)
-    video = await create_video(client, owner)
+    owner, fan, video = await engaged_video(client, comment="a")
     vid = video["id"]
-    assert (await client.put(f"/api/v1/videos/{vid}/like", headers=fan.auth)).status_code == 200
-    assert (
-        await client.post(f"/api/v1/videos/{vid}/comments", json={"body": "a"}, headers=fan.auth)
-    ).status_code == 201
     for _ in range(3):
         assert (await client.post(f"/api/v1/videos/{vid}/views")).status_code == 202
 

@@ -6,7 +6,7 @@ import asyncpg
 import httpx
 from redis import Redis
 
-from tests.e2e.conftest import assert_envelope, create_video, make_adult_mode, register, unique
+from tests.e2e.conftest import assert_envelope, create_video, engaged_video, make_adult_mode, register, unique
 
 VIDEO_FIELDS = {
     "id",
@@ -202,13 +202,8 @@ async def test_adult_content_is_hidden_from_everybody_but_owner_and_adults_in_ad
 async def test_delete_takes_likes_comments_and_redis_keys_and_refuses_later_writes(
     client: httpx.AsyncClient, database_url: str, redis_url: str
 ) -> None:
-    owner, fan = await register(client), await register(client)
-    video = await create_video(client, owner)
+    owner, fan, video = await engaged_video(client)
     vid = video["id"]
-    assert (await client.put(f"/api/v1/videos/{vid}/like", headers=fan.auth)).status_code == 200
-    assert (
-        await client.post(f"/api/v1/videos/{vid}/comments", json={"body": "hi"}, headers=fan.auth)
-    ).status_code == 201
     assert (await client.post(f"/api/v1/videos/{vid}/views")).status_code == 202
     assert (
         await client.post(f"/api/v1/videos/{vid}/presence", json={"viewer_id": "watcher-001"})
