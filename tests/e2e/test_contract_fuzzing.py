@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.accounts import PASSWORD, REGISTER, new_account
 from tests.support.server import RunningServer, base_env, migrate, serving
 
 HERE = Path(__file__).parent
@@ -32,18 +33,10 @@ def fuzzed_server(database_url: str, redis_url: str) -> Iterator[RunningServer]:
 
 
 def _token(server: RunningServer, email: str) -> str:
-    account = {
-        "email": email,
-        "username": email.split("@")[0],
-        "password": "password123",
-        "display_name": "Fuzz",
-        "is_adult": True,
-    }
-    response = httpx.post(f"{server.url}/api/v1/auth/register", json=account)
+    account = new_account(email=email, username=email.split("@")[0], is_adult=True)
+    response = httpx.post(f"{server.url}{REGISTER}", json=account)
     if response.status_code == 409:
-        response = httpx.post(
-            f"{server.url}/api/v1/auth/login", json={"email": email, "password": "password123"}
-        )
+        response = httpx.post(f"{server.url}/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     token = response.json()["token"]
     headers = {"Authorization": f"Bearer {token}"}
     httpx.patch(f"{server.url}/api/v1/auth/profile", json={"adult_mode": True}, headers=headers)
