@@ -13,7 +13,7 @@ profile of the detail endpoint.
 Environment: BENCH_DATABASE_URL (a PostgreSQL server to create the bench database
 on; default the local one), BENCH_SECONDS (per measurement, default 10), BENCH_QUICK=1
 (shorter everything, for trying the harness), BENCH_ONLY (comma-separated sections of
-workers, sweep, invalidation, tracing, connections, websockets: run only those and print
+workers, sweep, invalidation, tracing, connections, websockets, capacity: run only those and print
 the figures instead of writing the report).
 """
 
@@ -866,6 +866,8 @@ def main() -> int:
         "tracing": bench.tracing_cost,
         "connections": bench.many_connections,
         "websockets": bench.websockets,
+        # bench/capacity.py: PostgreSQL and Redis work a request, into docs/capacity.md
+        "capacity": lambda: __import__("capacity").section(bench),
     }
     only = [name for name in os.environ.get("BENCH_ONLY", "").split(",") if name]
     if not only or "workers" in only:  # the Gin reference runs beside HALO there
