@@ -1002,7 +1002,14 @@ def render(
         "PostgreSQL CPU, reads / writes (vCPU)",
         [f"{p.pg_read_vcpus:,.1f} / {p.pg_write_vcpus:,.1f}" for p in plans],
     )
-    row("PostgreSQL primary", [f"{p.pg_primary_vcpus} vCPU" for p in plans])
+    row(
+        "PostgreSQL primary",
+        [
+            f"{p.pg_primary_vcpus} vCPU"
+            + (" (no such primary: see the note)" if p.pg_primary_vcpus > a.pg_primary_max_vcpus else "")
+            for p in plans
+        ],
+    )
     row(f"read replicas ({a.pg_vcpus} vCPU)", [str(p.pg_replicas) for p in plans])
     row("client connections (pools at HPA max + surge)", [_n(p.client_connections) for p in plans])
     row(
