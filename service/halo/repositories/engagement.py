@@ -223,34 +223,22 @@ class ViewFlush:
         self._tx = tx
         self.applied_seq = applied_seq
 
-    # raw SQL: counters moved in bulk, a whole batch in one statement on PostgreSQL (unnest)
+    # raw SQL: counters moved in bulk, a whole batch in one statement
     async def apply(self, seq: int, views: dict[int, int]) -> list[tuple[int, int, int]]:
         """Add a batch's views to each video whose `view_flush_seq` is older than `seq`.
 
         Returns (id, view_count, view_flush_seq) of every row changed."""
         ids: Sequence[int] = list(views)
-        counts = [views[video_id] for video_id in ids]
-        if self._tx.is_postgres:  # the whole batch in one statement
-            rows = await self._tx.fetch(
-                "UPDATE videos AS v SET view_count = v.view_count + b.n, view_flush_seq = $3 "
-                "FROM unnest($1::bigint[], $2::bigint[]) AS b(id, n) "
-                "WHERE v.id = b.id AND v.view_flush_seq < $3 RETURNING v.id, v.view_count",
-                ids,
-                counts,
-                seq,
-            )
-        else:
-            rows = []
-            for video_id, count in zip(ids, counts, strict=True):
-                row = await self._tx.fetchrow(
-                    "UPDATE videos SET view_count = view_count + $1, view_flush_seq = $2 "
-                    "WHERE id = $3 AND view_flush_seq < $2 RETURNING id, view_count",
-                    count,
-                    seq,
-                    video_id,
-                )
-                if row is not None:
-                    rows.append(row)
+        batch, ids_value, counts_value = self._tx.pairs(
+            "$1", "$2", ids, [views[video_id] for video_id in ids], names=("video_id", "n")
+        )
+        rows = await self._tx.fetch(
+            "UPDATE videos AS v SET view_count = v.view_count + b.n, view_flush_seq = $3 "  # noqa: S608
+            f"FROM {batch} AS b WHERE v.id = b.video_id AND v.view_flush_seq < $3 RETURNING id, view_count",
+            ids_value,
+            counts_value,
+            seq,
+        )
         if seq > self.applied_seq:
             await self._tx.execute("UPDATE view_flush_state SET applied_seq = $1 WHERE id = 1", seq)
             self.applied_seq = seq

@@ -98,6 +98,23 @@ class Sql:
     def timestamp(self, value: datetime) -> Any:
         return db_datetime(value, self.dialect)
 
+    def pairs(
+        self, first: str, second: str, a: Sequence[int], b: Sequence[int], names: tuple[str, str]
+    ) -> tuple[str, Any, Any]:
+        """`a` and `b` zipped, as a subquery with the columns `names`, from the two parameters
+        `first` and `second`: the subquery and the two values (PostgreSQL: bigint arrays, unnested;
+        SQLite: JSON arrays, joined by position)."""
+        x, y = names
+        if self.is_postgres:
+            unnested = f"(SELECT * FROM unnest({first}::bigint[], {second}::bigint[]) AS t({x}, {y}))"  # noqa: S608
+            return unnested, list(a), list(b)
+        return (
+            f"(SELECT a.value AS {x}, b.value AS {y} FROM json_each({first}) AS a "  # noqa: S608
+            f"JOIN json_each({second}) AS b ON a.key = b.key)",
+            json.dumps(list(a)),
+            json.dumps(list(b)),
+        )
+
     async def reserve_ids(self, table: str, count: int) -> list[int]:
         """`count` ids for new rows of `table`. PostgreSQL: from the table's own sequence, so later
         inserts continue after them; SQLite (one writer): the ids after the highest."""
