@@ -59,6 +59,7 @@ HOT_SET = 10_000  # "warm": random ids in the first 10k videos, all cached after
 CONNECTIONS = 64
 PAIRED_ROUNDS = 1 if QUICK else 6  # back-to-back reference/HALO pairs for the target ratios
 PAIRED_SECONDS = min(SECONDS, 6)  # each side of a pair: shorter runs, more of them, less drift inside one
+TRACING_RATIOS = ("1.0", "0.1", "0.01")  # OTEL_TRACES_SAMPLER_ARG for the tracing cost
 
 # The Go + Gin reference (bench/reference/gin/), built offline against Debian's Go packages.
 GIN_SOURCE = HERE / "reference" / "gin"
@@ -679,26 +680,68 @@ class Bench:
         second.stop()
 
     def tracing_cost(self) -> None:
-        collector = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
-        threading.Thread(target=collector.serve_forever, daemon=True).start()
+        """Warm detail on 1 worker with tracing off, and on with the default sampler (parent-based
+        ratio, OTLP/HTTP in batches to a local collector of its own) at each of TRACING_RATIOS.
+        wrk sends no traceparent, so each request starts a trace and the ratio alone decides.
+        All the servers run at once (pinned to core 0, wrk to core 1) and are measured in turn,
+        PAIRED_ROUNDS rounds in a rotating order: each cost is the median of the rounds' costs
+        against off in the same round, so that the machine's drift between measurements
+        cancels out. Requests/s, cost, the worker's CPU time a request (export thread included)
+        and the spans each collector received."""
         hot = {"ID_MIN": "1", "ID_MAX": str(HOT_SET)}
-        costs = {}
-        for label, extra in (
-            ("off", {}),
-            (
-                "on",
-                {
-                    "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.server_address[1]}",
-                    "OTEL_TRACES_SAMPLER": "always_on",
-                },
-            ),
-        ):
-            halo = self.halo(1, "0", f"halo-tracing-{label}", **extra)
-            fill_caches(halo.url, 1, "1")
-            costs[label] = wrk(halo.url, "detail.lua", env=hot, cpus="1")
-            halo.stop()
-        collector.shutdown()
-        costs["spans_received"] = _Collector.posts
+        labels = ["off", *TRACING_RATIOS]
+        collectors: dict[str, _Collector] = {}
+        servers: dict[str, Server] = {}
+        for label in labels:
+            # A small pool: four servers at once, and warm reads need few connections. The cache
+            # entries' safety TTL (60 s) would expire the first servers' while the last ones warm up.
+            extra = {"DATABASE_POOL_MAX": "5", "VIDEO_CACHE_TTL_SECONDS": "3600"}
+            if label != "off":
+                collector = collectors[label] = _Collector()
+                extra.update(
+                    OTEL_EXPORTER_OTLP_ENDPOINT=collector.url,
+                    OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+                    OTEL_TRACES_SAMPLER_ARG=label,
+                )
+            servers[label] = self.halo(1, "0", f"halo-tracing-{label}", **extra)
+            fill_caches(servers[label].url, 1, "1")
+        time.sleep(5.5)  # the warm-ups' spans leave (OTEL_BSP_SCHEDULE_DELAY, 5 s) before the count
+        for collector in collectors.values():
+            collector.reset()
+        rounds: list[dict[str, dict[str, Any]]] = []
+        for index in range(PAIRED_ROUNDS):
+            shift = index % len(labels)
+            measured: dict[str, dict[str, Any]] = {}
+            for label in labels[shift:] + labels[:shift]:
+                (worker,) = servers[label].worker_pids()
+                cpu_before = _cpu_seconds(worker)
+                result = wrk(servers[label].url, "detail.lua", env=hot, cpus="1", seconds=PAIRED_SECONDS)
+                result["cpu_us"] = 1e6 * (_cpu_seconds(worker) - cpu_before) / max(result["requests"], 1)
+                measured[label] = result
+            rounds.append(measured)
+        for server in servers.values():
+            server.stop()  # exports what is still queued
+        costs: dict[str, Any] = {"sampler": "parentbased_traceidratio", "rounds": len(rounds), "ratios": {}}
+        for label in labels:
+            runs = [measured[label] for measured in rounds]
+            summary: dict[str, Any] = {
+                key: statistics.median(run[key] for run in runs) for key in ("rps", "p50", "p99", "cpu_us")
+            }
+            summary["requests"] = sum(run["requests"] for run in runs)
+            summary["errors"] = sum(run["errors"] for run in runs)
+            if label == "off":
+                costs["off"] = summary
+                continue
+            summary["cost_pct"] = statistics.median(
+                100 * (1 - measured[label]["rps"] / measured["off"]["rps"]) for measured in rounds
+            )
+            summary["cpu_cost_pct"] = statistics.median(
+                100 * (1 - measured["off"]["cpu_us"] / measured[label]["cpu_us"]) for measured in rounds
+            )
+            summary["spans_received"] = collectors[label].spans
+            summary["export_requests"] = collectors[label].posts
+            collectors[label].close()
+            costs["ratios"][label] = summary
         self.results["tracing"] = costs
 
     def many_connections(self, target: int = 10_000) -> None:
@@ -734,17 +777,50 @@ class Bench:
         halo.stop()
 
 
-class _Collector(BaseHTTPRequestHandler):
-    posts = 0
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        _Collector.posts += 1
-        self.send_response(200)
-        self.end_headers()
 
-    def log_message(self, *args: Any) -> None:
-        return
+class _Collector:
+    """A stand-in OTLP/HTTP collector on a port of its own: counts the export requests and the spans."""
+
+    def __init__(self) -> None:
+        self.posts = self.spans = 0
+        self.lock = threading.Lock()
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                spans = sum(
+                    len(scope.spans)
+                    for resource in ExportTraceServiceRequest.FromString(body).resource_spans
+                    for scope in resource.scope_spans
+                )
+                with collector.lock:
+                    collector.posts += 1
+                    collector.spans += spans
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.posts = self.spans = 0
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 async def _hold_connections(port: int, target: int) -> tuple[int, list[float]]:
