@@ -65,6 +65,7 @@ class ServerSpans:
         if not caller.is_valid:
             start_with(trace_id)  # the span gets the trace id the sampler was asked about
         span = tracing.tracer.start_span(name, context=parent, kind=SpanKind.SERVER)
+        start_with(None)  # taken, unless the SDK made no span (a disabled tracer): then for no one
         if span.is_recording():  # the SDK asks the same sampler again: same answer for the standard ones
             attributes: dict[str, str] = {
                 "http.request.method": method,

@@ -64,8 +64,9 @@ def trace_id_generator() -> IdGenerator:
     return DrawnTraceIds()
 
 
-def start_with(trace_id: int) -> None:
-    """The next root span started in this context gets `trace_id` (drawn by `Tracing.trace_ids`)."""
+def start_with(trace_id: int | None) -> None:
+    """The next root span started in this context gets `trace_id` (drawn by `Tracing.trace_ids`);
+    None forgets an id no span took."""
     _drawn.set(trace_id)
 
 
