@@ -182,6 +182,8 @@ class Metrics:
             self.comments_moderated.labels(event)
         for outcome in ("built", "skipped", "failed"):
             self.trending_refreshes.labels(outcome)
+        for code in WEBSOCKET_CLOSE_CODES:
+            self.websocket_closed.labels(str(code))
         self.build_info = Gauge(
             "halo_build_info",
             "The running build; always 1.",
@@ -253,6 +255,9 @@ def record_websocket_opened() -> None:
 
 def record_websocket_message() -> None:
     metrics().websocket_messages.inc()
+
+
+WEBSOCKET_CLOSE_CODES = (1000, 1001, 4401, 4404, 4408)  # the service's own, as documented in api/live.py
 
 
 def record_websocket_closed(code: int) -> None:
