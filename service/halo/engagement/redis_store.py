@@ -20,6 +20,7 @@ from halo.concurrency import ReadCoalescer
 from halo.engagement.store import (
     COUNTERS_TTL_SECONDS,
     LIKE_STATE_TTL_SECONDS,
+    MAX_LIKE_STATES_PER_VIDEO,
     MAX_RANKED,
     RANKING_KEEP_SECONDS,
     TOMBSTONE_SECONDS,
@@ -66,9 +67,9 @@ def presence_key(video_id: int) -> str:
     return f"halo:{{v:{video_id}}}:p"
 
 
-def like_key(video_id: int, user_id: int) -> str:
-    """A user's like state of a video: "epoch|version|0 or 1", in the video's slot."""
-    return f"halo:{{v:{video_id}}}:u:{user_id}"
+def likes_key(video_id: int) -> str:
+    """The video's cached like states: a hash of user id -> "epoch|version|0 or 1"."""
+    return f"halo:{{v:{video_id}}}:u"
 
 
 def gone_key(video_id: int) -> str:
@@ -91,29 +92,32 @@ return {c[1], c[2], c[3], c[4], live, redis.call('EXISTS', KEYS[3]), redis.call(
 )
 
 # One call for everything about N videos (single Redis; a cluster uses READ_VIDEO + READ_VIEWS per slot).
-# KEYS: pending, batches, then counters, presence, gone, changed of each video, then the like
-# states asked for; ARGV: video ids
-# -> {{video fields as READ_VIDEO, ...}, pending values, {seq, values, ...}, like state values}
+# KEYS: pending, batches, then counters, presence, gone, changed of each video, then the likes hash
+# of each like state asked for; ARGV: the number of videos n, the n video ids, then the user of each
+# like state asked for -> {{video fields as READ_VIDEO, ...}, pending values, {seq, values, ...},
+# like state values}
 READ_ALL = (
     _NOW_MS
     + f"""
+local n = tonumber(ARGV[1])
 local videos = {{}}
-for i = 1, #ARGV do
+for i = 1, n do
   local base = 2 + (i - 1) * 4
   local c = redis.call('HMGET', KEYS[base + 1], 'l', 'c', 'v', 'e')
   local live = redis.call('ZCOUNT', KEYS[base + 2], '(' .. now, '+inf')
   local gone = redis.call('EXISTS', KEYS[base + 3])
   videos[i] = {{c[1], c[2], c[3], c[4], live, gone, redis.call('GET', KEYS[base + 4])}}
 end
-local pending = redis.call('HMGET', KEYS[1], unpack(ARGV))
+local pending = redis.call('HMGET', KEYS[1], unpack(ARGV, 2, n + 1))
 local batches = {{}}
 for _, seq in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   batches[#batches + 1] = seq
-  batches[#batches + 1] = redis.call('HMGET', '{BATCH_PREFIX}' .. seq, unpack(ARGV))
+  batches[#batches + 1] = redis.call('HMGET', '{BATCH_PREFIX}' .. seq, unpack(ARGV, 2, n + 1))
 end
 local likes = {{}}
-local first = 3 + #ARGV * 4
-if #KEYS >= first then likes = redis.call('MGET', unpack(KEYS, first)) end
+for j = 1, #KEYS - 2 - n * 4 do
+  likes[j] = redis.call('HGET', KEYS[2 + n * 4 + j], ARGV[n + 1 + j])
+end
 return {{videos, pending, batches, likes}}
 """
 )
@@ -143,16 +147,21 @@ redis.call('PUBLISH', ARGV[6], '')
 return 1
 """
 
-# KEYS: like state, gone; ARGV: epoch, version, liked (0/1), ttl. An entry of this epoch with
-# the same or a newer version stays: a late answer of PostgreSQL never overwrites a later like.
+# KEYS: likes hash, gone; ARGV: user, epoch, version, liked (0/1), ttl, most entries. An entry of
+# this epoch with the same or a newer version stays: a late answer of PostgreSQL never overwrites
+# a later like. The hash lives while the video is liked or read by users; one that reaches the
+# bound starts again empty (it is a cache: what it lacks comes from PostgreSQL).
 FILL_LIKE = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-local current = redis.call('GET', KEYS[1])
+local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current then
   local epoch, version = string.match(current, '^([^|]*)|(%d+)|')
-  if epoch == ARGV[1] and tonumber(version) >= tonumber(ARGV[2]) then return 0 end
+  if epoch == ARGV[2] and tonumber(version) >= tonumber(ARGV[3]) then return 0 end
+elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[6]) then
+  redis.call('DEL', KEYS[1])
 end
-redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[3], 'EX', ARGV[4])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
 """
 
@@ -213,10 +222,10 @@ return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 """
 )
 
-# KEYS: counters, presence, gone; ARGV: tombstone ttl, live channel
+# KEYS: counters, presence, gone, likes; ARGV: tombstone ttl, live channel
 FORGET = """
 redis.call('SET', KEYS[3], '1', 'EX', ARGV[1])
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
 redis.call('PUBLISH', ARGV[2], '')
 return 1
 """
@@ -455,10 +464,9 @@ class RedisEngagementStore:
             redis_keys = [PENDING, BATCHES]
             for video_id in video_ids:
                 redis_keys += _video_keys(video_id)
-            redis_keys += [like_key(video_id, user) for video_id, user in asked]
-            raw_videos, pending, batches, likes = await self._eval(
-                "read_all", redis_keys, video_ids, write=False
-            )
+            redis_keys += [likes_key(video_id) for video_id, _ in asked]
+            args = [len(video_ids), *video_ids, *(user for _, user in asked)]
+            raw_videos, pending, batches, likes = await self._eval("read_all", redis_keys, args, write=False)
         snapshots = {}
         for index, video_id in enumerate(video_ids):
             count_likes, comments, version, entry_epoch, live, gone, changed = raw_videos[index]
@@ -484,7 +492,7 @@ class RedisEngagementStore:
             for video_id in video_ids:
                 self._call(pipe, "read_video", _video_keys(video_id))
             for video_id, user in asked:
-                pipe.get(like_key(video_id, user))
+                pipe.hget(likes_key(video_id), str(user))
             self._call(pipe, "read_views", [PENDING, BATCHES], video_ids)
             results = await pipe.execute()
         pending, batches = results[-1]
@@ -502,8 +510,15 @@ class RedisEngagementStore:
                     self._call(
                         pipe,
                         "fill_like",
-                        [like_key(state.video_id, state.user_id), gone_key(state.video_id)],
-                        [epoch, state.version, int(state.liked), LIKE_STATE_TTL_SECONDS],
+                        [likes_key(state.video_id), gone_key(state.video_id)],
+                        [
+                            state.user_id,
+                            epoch,
+                            state.version,
+                            int(state.liked),
+                            LIKE_STATE_TTL_SECONDS,
+                            MAX_LIKE_STATES_PER_VIDEO,
+                        ],
                     )
                 await pipe.execute()
 
@@ -584,7 +599,7 @@ class RedisEngagementStore:
                 self._call(
                     pipe,
                     "forget",
-                    [counters_key(video_id), presence_key(video_id), gone_key(video_id)],
+                    [counters_key(video_id), presence_key(video_id), gone_key(video_id), likes_key(video_id)],
                     [TOMBSTONE_SECONDS, live_channel(video_id)],
                 )
                 self._call(pipe, "forget_views", [PENDING, GONE_VIEWS], [video_id])
