@@ -4,11 +4,12 @@ clock drift do not move, for comparing two versions of one route.
     python bench/instructions.py [--rev REV ...] [--path /api/v1/videos/{id}] [--token] [--requests 400]
 
 Starts its own redis-server and a fresh database on the local PostgreSQL (seeded small), then
-for the working tree (".") and each `--rev` (checked out into a throwaway git worktree, run
-with this checkout's virtualenv) runs `halo serve` (one worker) under callgrind with
-the route warmed up, twice: once with `--requests` more requests (16 concurrent clients), and
-prints the difference per request. `{id}` in the path
-cycles through the first 200 videos (all cached by the warm-up). Slow: a few minutes a version.
+for the working tree (".", unless `--skip-tree`), each `--tree` and each `--rev` (checked out
+into a throwaway git worktree, run with this checkout's virtualenv; sanic-ext hidden from a
+revision that predates it) runs `halo serve` (one worker) under callgrind twice: both runs
+start, warm the route up (400 requests) and stop; the second also serves `--requests` more
+requests from 16 concurrent clients. The difference, per request, is printed. `{id}` in the path
+cycles through the first 200 videos (all cached by the warm-up). Slow: about 5 minutes a version.
 """
 
 from __future__ import annotations
