@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from halo.db.database import MIGRATION_LOCK_KEY
+from tests.conftest import RUN_ID
 from tests.e2e.conftest import Account, eventually, register, unique
 from tests.support import services
 from tests.support.pgbouncer import PgBouncer, running_pgbouncer
@@ -44,6 +45,14 @@ async def fresh_database(postgres_server: str) -> AsyncIterator[str]:
 @pytest.fixture(scope="module")
 def pgbouncer(postgres_server: str, fresh_database: str) -> Iterator[PgBouncer]:
     yield from running_pgbouncer(postgres_server, fresh_database, pool_size=3)
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A Redis database of this module's own: its server has a database of its own, whose ids
+    would meet the other servers' in a shared key space (and whose pending views another
+    server's flusher would take into its own database)."""
+    yield from services.redis_database(f"{RUN_ID}:pgbouncer")
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.conftest import RUN_ID
 from tests.e2e.conftest import Account, create_video, eventually, register, unique
 from tests.support import services
 from tests.support.metrics import scrape
@@ -33,6 +34,13 @@ class Fleet:
     servers: list[RunningServer]
     env: dict[str, str]
     database_url: str
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A Redis database of this module's own: its servers have a database of their own, whose ids
+    (videos and users from 1) would meet the other servers' in a shared key space."""
+    yield from services.redis_database(f"{RUN_ID}:replicas")
 
 
 @pytest.fixture(scope="module")
