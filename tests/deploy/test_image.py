@@ -264,6 +264,8 @@ def _sandbox_prefix(tmp_home: Path) -> list[str]:
         "/",
         "--die-with-parent",
     ]
+    if ROOT.resolve().is_relative_to("/tmp"):  # a checkout under /tmp: still seen, read-only
+        sandbox[-3:-3] = ["--ro-bind", str(ROOT.resolve()), str(ROOT.resolve())]
     return [*prefix, *sandbox]
 
 
