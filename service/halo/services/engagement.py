@@ -77,22 +77,25 @@ class CounterMerge:
     async def with_likes(
         self, viewer: Principal, views: list[VideoView], snapshots: Mapping[int, Snapshot] | None
     ) -> list[VideoView]:
-        """The views with the viewer's own likes: from the snapshots where Redis had them, the
-        rest from PostgreSQL (where a like commits first), then cached for the next read."""
-        known = {} if snapshots is None else {i: s.liked for i, s in snapshots.items() if s.liked is not None}
-        missing = [view.video.id for view in views if view.video.id not in known]
-        if missing:
-            known.update(await self.liked_from_database(viewer, missing, cache=snapshots is not None))
+        """The views with the viewer's own likes (`snapshots`: what Redis answered, or None)."""
+        known = await self._likes_of(viewer, [view.video.id for view in views], snapshots)
         return [view.seen_by(known.get(view.video.id, False)) for view in views]
 
     async def liked(self, viewer: Principal, video_ids: list[int]) -> set[int]:
-        """Which of these videos the viewer likes: Redis's cached states, else PostgreSQL's."""
-        snapshots = await self.read(video_ids, viewer.user_id)
+        """Which of these videos the viewer likes."""
+        known = await self._likes_of(viewer, video_ids, await self.read(video_ids, viewer.user_id))
+        return {video_id for video_id in video_ids if known.get(video_id)}
+
+    async def _likes_of(
+        self, viewer: Principal, video_ids: list[int], snapshots: Mapping[int, Snapshot] | None
+    ) -> dict[int, bool]:
+        """The viewer's likes of these videos: from the snapshots where Redis had them, the rest
+        from PostgreSQL (where a like commits first), then cached for the next read."""
         known = {} if snapshots is None else {i: s.liked for i, s in snapshots.items() if s.liked is not None}
         missing = [video_id for video_id in video_ids if video_id not in known]
         if missing:
             known.update(await self.liked_from_database(viewer, missing, cache=snapshots is not None))
-        return {video_id for video_id in video_ids if known.get(video_id)}
+        return known
 
     async def liked_from_database(
         self, viewer: Principal, video_ids: list[int], *, cache: bool = True
