@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import re
@@ -64,15 +65,18 @@ class CounterMerge:
     ) -> tuple[list[VideoView], bool]:
         """Videos with their engagement and, for an authenticated viewer, its own likes: one
         batched Redis read (counters and cached likes together) and, for likes not cached,
-        one batched PostgreSQL read."""
+        one batched PostgreSQL read, run beside the merge (which may write counters back)."""
         if not videos:
             return [], False
         ids = [video.id for video in videos]
-        snapshots = await self.read(ids, viewer.user_id if viewer is not None else None)
-        views = await self.merge(videos, snapshots)
-        if viewer is not None:
-            views = await self.with_likes(viewer, views, snapshots)
-        return views, snapshots is None
+        if viewer is None:
+            snapshots = await self.read(ids)
+            return await self.merge(videos, snapshots), snapshots is None
+        snapshots = await self.read(ids, viewer.user_id)
+        views, known = await asyncio.gather(
+            self.merge(videos, snapshots), self._likes_of(viewer, ids, snapshots)
+        )
+        return [view.seen_by(known.get(view.video.id, False)) for view in views], snapshots is None
 
     async def with_likes(
         self, viewer: Principal, views: list[VideoView], snapshots: Mapping[int, Snapshot] | None
@@ -80,11 +84,6 @@ class CounterMerge:
         """The views with the viewer's own likes (`snapshots`: what Redis answered, or None)."""
         known = await self._likes_of(viewer, [view.video.id for view in views], snapshots)
         return [view.seen_by(known.get(view.video.id, False)) for view in views]
-
-    async def liked(self, viewer: Principal, video_ids: list[int]) -> set[int]:
-        """Which of these videos the viewer likes."""
-        known = await self._likes_of(viewer, video_ids, await self.read(video_ids, viewer.user_id))
-        return {video_id for video_id in video_ids if known.get(video_id)}
 
     async def _likes_of(
         self, viewer: Principal, video_ids: list[int], snapshots: Mapping[int, Snapshot] | None
