@@ -28,20 +28,13 @@ import uuid
 from pathlib import Path
 
 import httpx
+from run import free_port  # bench/run.py, beside this script
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PYTHON = str(ROOT / ".venv/bin/python")
 SECRET = secrets.token_urlsafe(48)
 ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(source: Path, database_url: str, redis_url: str, port: int) -> dict[str, str]:
@@ -59,7 +52,7 @@ def _env(source: Path, database_url: str, redis_url: str, port: int) -> dict[str
         RATE_LIMIT_RPS="1000000000",
         RATE_LIMIT_BURST="1000000000",
         REGISTER_MAX_PER_IP="1000000000",
-        METRICS_PORT=str(_free_port()),
+        METRICS_PORT=str(free_port()),
         LOG_FORMAT="json",
         LOG_LEVEL="INFO",
     )
@@ -99,7 +92,7 @@ def _run(
 ) -> tuple[int, int]:
     """Instructions of a whole server run (start, warm-up, `requests` requests, shutdown) and the
     requests served."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     out = Path(tempfile.mkdtemp(prefix="halo-callgrind-")) / "callgrind.out"
     # A revision from before sanic-ext: hide today's sanic-ext, which Sanic would load by itself.
@@ -168,7 +161,7 @@ def main() -> None:
 
     name = f"halo_instr_{uuid.uuid4().hex[:8]}"
     database_url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    redis_port = _free_port()
+    redis_port = free_port()
     redis = subprocess.Popen(
         ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
