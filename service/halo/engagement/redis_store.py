@@ -149,8 +149,8 @@ return 1
 
 # KEYS: likes hash, gone; ARGV: user, epoch, version, liked (0/1), ttl, most entries. An entry of
 # this epoch with the same or a newer version stays: a late answer of PostgreSQL never overwrites
-# a later like. The hash lives while the video is liked or read by users; one that reaches the
-# bound starts again empty (it is a cache: what it lacks comes from PostgreSQL).
+# a later like. The hash lives an hour past its last like or fill (reads do not extend it); one
+# that reaches the bound starts again empty (a cache: what it lacks comes from PostgreSQL).
 FILL_LIKE = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local current = redis.call('HGET', KEYS[1], ARGV[1])

@@ -37,7 +37,7 @@ TREND_BUCKETS = 24  # the ranking counts the views of the last 24 hourly buckets
 TREND_BUCKET_TTL_SECONDS = 25 * 3600
 RANKING_KEEP_SECONDS = 600  # a ranking (and the cursors pinned to it) lives 10 minutes
 MAX_RANKED = 10_000  # videos a ranking orders by views; the rest follow by id
-LIKE_STATE_TTL_SECONDS = 3600  # a video's cached like states, kept while users read or like it
+LIKE_STATE_TTL_SECONDS = 3600  # a video's cached like states live an hour past the last like or fill
 MAX_LIKE_STATES_PER_VIDEO = 100_000  # a video's like states beyond this start again empty
 
 
