@@ -564,7 +564,10 @@ def main() -> int:
     bench = Round()
     from run import USERS, VIDEOS
 
-    bench.results.update(videos=VIDEOS, users=USERS, quick=QUICK, base=BASE, python=PYTHON)
+    # the interpreter as the checkout names it (never this machine's absolute path)
+    python = Path(os.path.abspath(PYTHON))  # not resolve(): the venv's python is a symlink out of it
+    shown = python.relative_to(ROOT).as_posix() if python.is_relative_to(ROOT) else python.name
+    bench.results.update(videos=VIDEOS, users=USERS, quick=QUICK, base=BASE, python=shown)
     sections: dict[str, Callable[[], dict[str, Any]]] = {
         "a": bench.section_a,
         "b": bench.section_b,
