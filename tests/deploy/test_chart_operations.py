@@ -228,13 +228,47 @@ def test_dashboard_shows_every_websocket_metric(tools: Tools) -> None:
 # --- A7, A8: chart metadata and the image a release runs ---------------------------
 
 
+# Names that can never be anybody's address (RFC 2606, RFC 6761): a placeholder, not a location.
+RESERVED_NAME = re.compile(
+    r"(^|[.@/])(example\.(com|org|net)|[^/]*\.(example|invalid|test|localhost))(?=[/:]|$)"
+)
+
+
 def test_chart_metadata_says_where_it_comes_from_and_who_keeps_it() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
-    assert chart["home"].startswith("https://") and "invalid" not in chart["home"]
+    home = chart["home"]
+    assert home.startswith("https://"), home
     assert chart["sources"] and all(s.startswith("https://") for s in chart["sources"])
     assert chart["maintainers"] and all(
         m["name"] and (m.get("email") or m.get("url")) for m in chart["maintainers"]
     )
+    addresses = [home, *chart["sources"]] + [
+        m[key] for m in chart["maintainers"] for key in ("email", "url") if m.get(key)
+    ]
+    for address in addresses:
+        assert not RESERVED_NAME.search(address), f"{address}: a reserved example name, not a real one"
+    # one location wherever the repository names itself: the chart, the image's source label,
+    # each alert's runbook_url
+    assert chart["sources"][0] == home
+    makefile = re.search(r"^SOURCE_URL \?= (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    dockerfile = re.search(r"^ARG SOURCE=(\S+)$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    assert makefile and makefile.group(1) == home
+    assert dockerfile and dockerfile.group(1) == home
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["metrics"]["prometheusRule"]["runbookBaseUrl"] == f"{home}/blob/main/docs/runbook.md"
+
+
+def test_a_reserved_example_name_is_told_from_a_real_one() -> None:
+    for placeholder in (
+        "https://github.example/halo",
+        "platform@halo.example.com",
+        "https://example.org/halo",
+        "https://halo.invalid",
+        "https://halo.test:8443/x",
+    ):
+        assert RESERVED_NAME.search(placeholder), placeholder
+    for real in ("https://github.com/halo/halo", "https://examples.com/x", "ops@example-corp.io"):
+        assert not RESERVED_NAME.search(real), real
 
 
 def test_rendering_without_an_image_repository_fails_with_how_to_build_one(tools: Tools) -> None:
