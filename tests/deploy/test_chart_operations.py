@@ -293,18 +293,66 @@ def test_every_ci_values_file_names_its_image(tools: Tools, values: Path) -> Non
 # --- A9, B1: the ingress ------------------------------------------------------------
 
 
-def _ingress_paths(objects: list[dict[str, Any]]) -> set[str]:
+def _ingress_paths(objects: list[dict[str, Any]]) -> list[tuple[str, str]]:
     ingress = one(objects, "Ingress")
-    return {path["path"] for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]}
+    return [
+        (path["path"], path["pathType"])
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+
+
+def _routed(paths: list[tuple[str, str]], request_path: str) -> bool:
+    """Kubernetes' Ingress matching: Exact is the whole path, Prefix whole path elements."""
+    for path, kind in paths:
+        assert kind in ("Exact", "Prefix"), f"{path}: {kind} means what the controller says"
+        if kind == "Exact" and request_path == path:
+            return True
+        prefix = path.rstrip("/")
+        if kind == "Prefix" and (request_path == prefix or request_path.startswith(prefix + "/")):
+            return True
+    return False
+
+
+def test_ingress_matching_follows_kubernetes() -> None:
+    paths = [("/docs", "Prefix"), ("/openapi.json", "Exact")]
+    assert _routed(paths, "/docs") and _routed(paths, "/docs/redoc.standalone.js")
+    assert not _routed(paths, "/docsx") and not _routed(paths, "/openapi.json/x")
+    assert not _routed([("/docs", "Exact")], "/docs/redoc.standalone.js")
 
 
 def test_ingress_examples_route_the_api_and_its_openapi_document(tools: Tools) -> None:
-    example = _ingress_paths(render(tools, CHART / "ci" / "ingress-tls-values.yaml"))
-    assert {"/api", "/docs", "/openapi.json"} <= example
-    default = _ingress_paths(
-        render(tools, set_values=["ingress.enabled=true", "trustedProxies={10.0.0.0/8}"])
-    )
-    assert {"/api", "/docs", "/openapi.json"} <= default
+    """Everything /docs loads comes through the ingress too, not the page alone; /metrics never does."""
+    from halo.api.docs import BUNDLE
+
+    needed = ["/api/v1/videos", "/health/ready", "/openapi.json", "/docs", BUNDLE]
+    for objects in (
+        render(tools, CHART / "ci" / "ingress-tls-values.yaml"),
+        render(tools, set_values=["ingress.enabled=true", "trustedProxies={10.0.0.0/8}"]),
+    ):
+        paths = _ingress_paths(objects)
+        assert [p for p in needed if not _routed(paths, p)] == [], paths
+        assert not _routed(paths, "/metrics"), paths
+
+
+def test_the_readmes_values_install_and_route_what_a_client_needs(tools: Tools, tmp_path: Path) -> None:
+    """README.md's halo-values.yaml (what a platform team must set) renders as written."""
+    from halo.api.docs import BUNDLE
+
+    blocks = re.findall(r"```yaml\n(# halo-values\.yaml.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    assert len(blocks) == 1, "README.md: one ```yaml block starting '# halo-values.yaml'"
+    values = tmp_path / "halo-values.yaml"
+    values.write_text(blocks[0])
+    objects = render(tools, values)
+    paths = _ingress_paths(objects)
+    for needed in ("/api/v1/videos", "/health/ready", "/openapi.json", "/docs", BUNDLE):
+        assert _routed(paths, needed), (needed, paths)
+    refs = _secret_refs(one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0])
+    # the keys README.md's `kubectl create secret generic halo-credentials` writes
+    assert refs["JWT_SECRET"] == ("halo-credentials", "jwt-secret")
+    assert refs["DATABASE_URL"] == ("halo-credentials", "database-url")
+    assert refs["REDIS_URL"] == ("halo-credentials", "redis-url")
+    assert not by_kind(objects, "Secret")
 
 
 def test_an_ingress_without_trusted_proxies_is_refused(tools: Tools) -> None:
