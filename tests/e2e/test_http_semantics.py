@@ -337,29 +337,123 @@ async def test_list_and_profile_tags_follow_their_content(client: httpx.AsyncCli
     assert after.json()["user"]["bio"] == "new"
 
 
+async def test_the_batch_held_and_trending_forms_are_tagged_and_linked(client: httpx.AsyncClient) -> None:
+    owner, fan = await register(client), await register(client)
+    video = await create_video(client, owner, comments_policy="approval")
+    await create_video(client, owner)
+    path = f"{VIDEOS}/{video['id']}/comments"
+    for text in ("one", "two"):
+        held = await client.post(path, json={"body": text}, headers=fan.auth)
+        assert held.json()["status"] == "held", held.text
+    pages = {
+        f"{VIDEOS}?ids={video['id']}": None,
+        f"{path}?status=held&limit=1": {"status": "held", "limit": "1"},
+        f"{VIDEOS}?sort=-trending&user_id={owner.id}&limit=1": {
+            "sort": "-trending",
+            "user_id": str(owner.id),
+            "limit": "1",
+        },
+    }
+    for page, kept in pages.items():
+        for _ in range(3):  # a trending ranking rebuilt between the two reads is a new representation
+            first = await client.get(page, headers=owner.auth)
+            assert first.status_code == 200, (page, first.text)
+            again = await client.get(page, headers={**owner.auth, "If-None-Match": first.headers["etag"]})
+            if again.status_code == 304 or again.headers.get("etag") == first.headers["etag"]:
+                break
+        assert (again.status_code, again.content, again.headers["etag"]) == (
+            304,
+            b"",
+            first.headers["etag"],
+        ), page
+        if kept is None:
+            assert "link" not in first.headers
+            continue
+        match = re.fullmatch(r'<([^>]+)>; rel="next"', first.headers["link"])
+        assert match, page
+        target = httpx.URL(match.group(1))
+        assert dict(target.params) == {**kept, "cursor": first.json()["next_cursor"]}
+        following = await client.get(match.group(1), headers=owner.auth)
+        assert following.status_code == 200, following.text
+        assert following.json()["items"][0]["id"] != first.json()["items"][0]["id"]
+
+
+async def test_a_304_says_what_its_200_says_about_caching_and_cors(client: httpx.AsyncClient) -> None:
+    """RFC 9110 15.4.5: the 304 carries the Vary (and Cache-Control) its 200 would have, a large
+    gzip-encoded list's Accept-Encoding included; a browser reading it gets the same CORS headers."""
+    owner = await register(client)
+    for _ in range(3):
+        await create_video(client, owner, description="long " * 100)
+    video = await create_video(client, owner)
+    origin = {"Origin": "https://app.example", "Accept-Encoding": "gzip"}
+    kept = {"vary", "cache-control", "access-control-allow-origin", "access-control-expose-headers", "etag"}
+    for path in (f"{VIDEOS}?user_id={owner.id}", f"{VIDEOS}/{video['id']}"):
+        for headers in (origin, {**origin, **owner.auth}):
+            full = await client.get(path, headers=headers)
+            assert full.status_code == 200
+            if path.endswith(f"={owner.id}"):
+                assert full.headers["content-encoding"] == "gzip"  # over 1 KiB
+            assert "accept-encoding" in full.headers["vary"].lower()
+            again = await client.get(path, headers={**headers, "If-None-Match": full.headers["etag"]})
+            assert again.status_code == 304
+            assert {name: again.headers.get(name) for name in kept} == {
+                name: full.headers.get(name) for name in kept
+            }, path
+            assert again.headers["ratelimit-policy"] == full.headers["ratelimit-policy"]
+
+
 # --- HEAD ----------------------------------------------------------------------------
 
 
 async def test_head_answers_every_get_route_like_get_without_a_body(client: httpx.AsyncClient) -> None:
+    """Every GET route the service serves: the documented ones, the document itself, /docs and
+    its files; signed in and anonymous from an allowed origin (the hot routes do their own CORS);
+    found and not found; the list's batch, held-comment and paged forms."""
     owner = await register(client)
     video = await create_video(client, owner)
     comment = await client.post(f"{VIDEOS}/{video['id']}/comments", json={"body": "hi"}, headers=owner.auth)
+    await create_video(client, owner)
     values = {"video_id": video["id"], "comment_id": comment.json()["id"], "id": video["id"]}
     document = (await client.get("/openapi.json")).json()
     routes = [path for path, operations in document["paths"].items() if "get" in operations]
-    assert routes
+    assert len(routes) > 10
+    page = (await client.get("/docs")).text
+    assets = re.findall(r'src="(/docs/[^"]+)"', page)
+    assert assets
+    paths = [re.sub(r"\{(\w+)\}", lambda match: str(values[match.group(1)]), route) for route in routes]
+    paths = [f"{path}?user_id={owner.id}" if path == VIDEOS else path for path in paths]  # this test's only
+    paths += [
+        "/openapi.json",
+        "/docs",
+        *assets,
+        "/docs/redoc.LICENSE",
+        f"{VIDEOS}?user_id={owner.id}&limit=1",  # with a Link
+        f"{VIDEOS}?ids={video['id']},999999999",
+        f"{VIDEOS}/{video['id']}/comments?status=held",
+        f"{VIDEOS}/999999999",
+        "/api/v1/comments/999999999/replies",
+    ]
     volatile = {"date", "x-request-id", "ratelimit-remaining", "ratelimit"}
-    for route in routes:
-        path = re.sub(r"\{(\w+)\}", lambda match: str(values[match.group(1)]), route)
-        if route == VIDEOS:
-            path += f"?user_id={owner.id}"  # only this test's videos: nothing changes between the two
-        got = await client.get(path, headers=owner.auth)
-        head = await client.head(path, headers=owner.auth)
-        assert head.status_code == got.status_code, path
-        assert head.content == b"", path
-        skip = volatile | ({"content-length", "etag"} if route.startswith("/health") else set())  # latencies
-        same = {name: value for name, value in got.headers.items() if name not in skip}
-        assert {name: value for name, value in head.headers.items() if name not in skip} == same, path
+    origin = {"Origin": "https://app.example"}
+    for headers in ({**owner.auth, **origin}, origin, {**owner.auth, "Accept-Encoding": "identity"}):
+        for path in paths:
+            got = await client.get(path, headers=headers)
+            head = await client.head(path, headers=headers)
+            assert head.status_code == got.status_code, path
+            assert head.content == b"", path
+            skip = volatile | (
+                {"content-length", "etag"} if path.startswith("/health") else set()
+            )  # latencies
+            same = {name: value for name, value in got.headers.items() if name not in skip}
+            assert {name: value for name, value in head.headers.items() if name not in skip} == same, (
+                path,
+                headers.keys(),
+            )
+            if "etag" in got.headers and not path.startswith("/health"):
+                conditional = await client.head(
+                    path, headers={**headers, "If-None-Match": got.headers["etag"]}
+                )
+                assert (conditional.status_code, conditional.content) == (304, b""), path
 
 
 # --- Link to the next page -------------------------------------------------------------
@@ -430,7 +524,9 @@ async def test_a_generated_request_id_is_a_canonical_uuid(client: httpx.AsyncCli
         assert UUID.fullmatch(response.headers["x-request-id"]), response.headers["x-request-id"]
 
 
-@pytest.mark.parametrize("viewer_id", ["short", "bad id!", 42, None])
+@pytest.mark.parametrize(
+    "viewer_id", ["short", "bad id!", 42, None, ["a-well-formed-id"], {"id": 1}, "x" * 65]
+)
 async def test_a_signed_in_heartbeat_ignores_viewer_id(client: httpx.AsyncClient, viewer_id: Any) -> None:
     owner = await register(client)
     video = await create_video(client, owner)
@@ -439,6 +535,10 @@ async def test_a_signed_in_heartbeat_ignores_viewer_id(client: httpx.AsyncClient
     assert beat.status_code == 200, beat.text
     left = await client.request("DELETE", path, json={"viewer_id": viewer_id}, headers=owner.auth)
     assert left.status_code == 200, left.text
+    viewed = await client.post(
+        f"{VIDEOS}/{video['id']}/views", json={"viewer_id": viewer_id}, headers=owner.auth
+    )
+    assert viewed.status_code == 202, viewed.text  # a view's viewer_id: "as for presence"
     if viewer_id is not None:  # anonymous: the same viewer_id is checked, and refused
         anonymous = await client.post(path, json={"viewer_id": viewer_id})
         assert assert_envelope(anonymous, 422, "validation_failed")["details"][0]["field"] == "viewer_id"

@@ -58,7 +58,7 @@ def _served_routes() -> frozenset[tuple[str, str]]:
     Sanic.unregister_app(app)  # its name is free again for any other app this process builds
     served = set()
     for route in app.router.routes:
-        if getattr(route.extra, "static", False):  # /docs assets
+        if getattr(route.ctx, "asset", False):  # the /docs page's files
             continue
         path = "/" + re.sub(r"<(\w+)(?::[^>]*)?>", r"{\1}", route.path).lstrip("/")
         methods = {"GET"} if route.extra.websocket else set(route.methods)

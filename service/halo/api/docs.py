@@ -14,6 +14,7 @@ sanic-ext writes an OpenAPI 3.0.3 document while pydantic writes JSON Schema 202
 
 from __future__ import annotations
 
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from pydantic_core import core_schema
 from sanic import Blueprint, Sanic
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sanic.response.convenience import guess_content_type, validate_file
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi.builders import OperationStore, SpecificationBuilder
 from sanic_ext.extensions.openapi.definitions import Parameter, Reference, RequestBody
@@ -60,11 +62,32 @@ OAS_CONFIG: dict[str, Any] = {
 }
 
 blueprint = Blueprint("docs")
-blueprint.static(BUNDLE, STATIC / "redoc.standalone.js", name="redoc_bundle")
-blueprint.static("/docs/redoc.LICENSE", STATIC / "redoc.LICENSE", name="redoc_licence")
-blueprint.static(
-    "/docs/redoc.standalone.js.LICENSE.txt", STATIC / "redoc.standalone.js.LICENSE.txt", name="redoc_notices"
-)
+
+
+def _asset(uri: str, source: Path, name: str) -> None:
+    """One of the page's files, read once, as a plain GET route: sanic-ext's automatic HEAD then
+    answers it like any other GET (a static route answers its own HEAD with neither the body's
+    length and encoding nor its Cache-Control)."""
+    body = source.read_bytes()
+    modified = source.stat().st_mtime
+    content_type = guess_content_type(str(source))
+    if "charset=" not in content_type and (
+        content_type.startswith("text/") or content_type == "application/javascript"
+    ):
+        content_type += "; charset=utf-8"
+    headers = {"Last-Modified": formatdate(modified, usegmt=True), "Cache-Control": "no-cache"}
+
+    async def serve(request: Request) -> HTTPResponse:
+        return await validate_file(request.headers, modified) or HTTPResponse(
+            body, content_type=content_type, headers=headers
+        )
+
+    blueprint.add_route(openapi.exclude()(serve), uri, methods=["GET"], name=name, ctx_asset=True)
+
+
+_asset(BUNDLE, STATIC / "redoc.standalone.js", "redoc_bundle")
+_asset("/docs/redoc.LICENSE", STATIC / "redoc.LICENSE", "redoc_licence")
+_asset("/docs/redoc.standalone.js.LICENSE.txt", STATIC / "redoc.standalone.js.LICENSE.txt", "redoc_notices")
 _PAGE = (STATIC / "docs.html").read_text().replace("__TITLE__", TITLE).replace("__BUNDLE__", BUNDLE)
 
 

@@ -14,6 +14,10 @@ LEVEL = 5  # most of the ratio for a fraction of level 9's CPU
 
 
 def gzip_response(request: Request, response: HTTPResponse) -> None:
+    if "etag" in response.headers:
+        # A tagged representation (api/etags.py) may leave encoded whatever this one's size, and
+        # its 304 must name the Vary its 200 would (RFC 9110, 15.4.5): both say Accept-Encoding.
+        add_vary(response, "Accept-Encoding")
     body = response.body
     if not body or len(body) <= MIN_SIZE or "Content-Encoding" in response.headers:
         return

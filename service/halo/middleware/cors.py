@@ -78,6 +78,12 @@ def keep_hot_routes_lean(app: Sanic) -> None:
     does their CORS), once Sanic and sanic-ext have settled every route's middleware."""
 
     def lean(app: Sanic) -> None:
+        # sanic-ext's automatic HEAD of a hot route (its own route, calling the GET's handler) is
+        # as lean as that GET: the same CORS headers, spelt the same way.
+        hot = {route.handler for route in app.router.routes if getattr(route.ctx, "lean_cors", False)}
+        for route in app.router.routes:
+            if getattr(route.handler, "__route_handler__", None) in hot:
+                route.ctx.lean_cors = True
         for route in app.router.routes:
             if getattr(route.ctx, "lean_cors", False):
                 route.extra.response_middleware = deque(
