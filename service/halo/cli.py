@@ -219,21 +219,43 @@ def _seed(settings: Settings, args: argparse.Namespace) -> int:
 def _check_config(settings: Settings, args: argparse.Namespace) -> int:
     hidden = {"jwt_secret", "jwt_previous_secrets"}
     for name, value in settings.model_dump().items():
-        shown = "***" if name in hidden and value else value
-        if name in ("database_url", "redis_url") and isinstance(value, str):
-            shown = _without_login(value)
-        if name == "database_replica_urls":
-            shown = ",".join(_without_login(url) for url in value)
+        if name in hidden and value:
+            shown: object = "***"
+        elif isinstance(value, list):  # as the variable is written: comma-separated
+            shown = ",".join(_shown(str(item)) for item in value)
+        else:
+            shown = _shown(value) if isinstance(value, str) else value
         print(f"{name.upper()}={shown}")
     print(f"# effective WORKERS={settings.effective_workers}")
     return 0
 
 
+def _shown(value: str) -> str:
+    """Every URL-valued setting (databases, Redis, the OTLP endpoints) without its credentials."""
+    return _without_login(value) if "://" in value else value
+
+
+# Query parameters that carry a credential in libpq/asyncpg and redis-py URLs.
+_SECRET_PARAMETERS = ("password", "sslpassword", "passfile", "sslkey", "token")
+
+
 def _without_login(url: str) -> str:
-    if "@" not in url:
+    """The URL with its user information and credential parameters replaced by ***."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
         return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    authority, slash, tail = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rsplit("@", 1)[1]
+    path, question, query = (slash + tail).partition("?")
+    if question:
+        parameters = []
+        for parameter in query.split("&"):
+            key, equals, _ = parameter.partition("=")
+            secret = equals and key.lower() in _SECRET_PARAMETERS
+            parameters.append(f"{key}=***" if secret else parameter)
+        query = "&".join(parameters)
+    return f"{scheme}://{authority}{path}{question}{query}"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import secrets
 import subprocess
@@ -205,6 +206,27 @@ def test_config_prints_effective_settings_with_secrets_redacted() -> None:
         assert "JWT_SECRET=***" in result.stdout
         assert "REGISTER_MAX_PER_IP=20" in result.stdout
         assert STRONG not in result.stdout and "hunter2" not in result.stdout
+
+
+def test_config_hides_every_credential_a_url_may_carry(capsys: pytest.CaptureFixture[str]) -> None:
+    from halo.cli import _check_config
+
+    configured = settings(
+        env="development",
+        database_url="postgres://db:5432/halo?user=halo&password=pw-in-query&sslmode=require",
+        redis_url="rediss://default:redis-pw@cache:6380/0",
+        otel_exporter_otlp_endpoint="https://collector:otlp-token@otel.internal:4318",
+        trusted_proxies="10.0.0.0/8,192.168.0.0/16",
+    )
+    _check_config(configured, argparse.Namespace())
+    out = capsys.readouterr().out
+    for secret in ("pw-in-query", "redis-pw", "otlp-token"):
+        assert secret not in out, secret
+    assert "DATABASE_URL=postgres://db:5432/halo?user=halo&password=***&sslmode=require" in out
+    assert "REDIS_URL=rediss://***@cache:6380/0" in out
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT=https://***@otel.internal:4318" in out
+    # lists as the variable is written
+    assert "TRUSTED_PROXIES=10.0.0.0/8,192.168.0.0/16" in out
 
 
 def test_config_exits_non_zero_naming_an_invalid_setting() -> None:
