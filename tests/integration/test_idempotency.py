@@ -10,6 +10,7 @@ import pytest
 
 from halo.config import Settings
 from halo.redis.idempotency import (
+    PREFIX,
     Claimed,
     IdempotencyStore,
     MemoryIdempotencyStore,
@@ -153,6 +154,36 @@ async def test_a_slow_first_request_makes_its_repeats_conflicts(service: Idempot
     release.set()
     await running
     assert await service.begin(1, "key", "fp") == ANSWER
+
+
+async def test_an_answer_is_kept_24_hours_then_forgotten() -> None:
+    now = [1000.0]
+    service = IdempotencyService(MemoryIdempotencyStore(clock=lambda: now[0]))
+    attempt = await service.begin(1, "key", "fp")
+    assert isinstance(attempt, Attempt)
+    await service.finish(attempt, ANSWER)
+    now[0] += 24 * 3600 - 1
+    assert await service.begin(1, "key", "fp") == ANSWER
+    now[0] += 2
+    assert isinstance(await service.begin(1, "key", "fp"), Attempt)  # a new request
+
+
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+async def test_a_redis_record_lives_24_hours_from_its_claim_and_from_its_answer(
+    request: pytest.FixtureRequest, kind: str
+) -> None:
+    link = await redis_link(request, kind)
+    try:
+        service = IdempotencyService(RedisIdempotencyStore(link))
+        attempt = await service.begin(1, unique("key"), "fp")
+        assert isinstance(attempt, Attempt)
+        record = PREFIX + attempt.record_key
+        assert 24 * 3600 - 5 <= await link.client.ttl(record) <= 24 * 3600
+        await link.client.expire(record, 60)
+        await service.finish(attempt, ANSWER)
+        assert 24 * 3600 - 5 <= await link.client.ttl(record) <= 24 * 3600  # renewed with the answer
+    finally:
+        await link.client.aclose()
 
 
 async def test_with_the_key_store_down_nothing_is_processed() -> None:
