@@ -156,3 +156,28 @@ def test_no_tracked_file_refers_outside_the_repository() -> None:
             if reference.encode() in content:
                 offenders.append(f"{name.decode()} ({reference})")
     assert not offenders, f"tracked files that refer outside the repository: {offenders}"
+
+
+def _sections(text: str, level: str) -> dict[str, str]:
+    pieces = re.split(rf"^{level} (.+)$", text, flags=re.MULTILINE)
+    return dict(zip(pieces[1::2], pieces[2::2], strict=True))
+
+
+def test_readme_is_a_short_read_with_three_entry_points() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 250, "README.md: about 200 lines; move detail into docs/"
+    commands = _sections(text, "##")["Two commands"]
+    assert "make run" in commands and "make test" in commands
+    start = _sections(_sections(text, "##")["Where to start"], "###")
+    assert list(start) == ["You write an API client", "You run it on a platform", "You keep it running"]
+    client, platform, sre = start.values()
+    # the client's path as curl: register, log in, the token as Bearer, list, like
+    steps = ["$API/auth/register", "$API/auth/login", "authorization: Bearer $TOKEN", "$API/videos?", "/like"]
+    positions = [client.find(step) for step in steps]
+    assert -1 not in positions and positions == sorted(positions), dict(zip(steps, positions, strict=True))
+    assert "docs/api.md" in client
+    for needed in ("make image", "make push REGISTRY=", "helm install", "image:", "repository:"):
+        assert needed in platform, needed
+    assert "docs/operations.md" in platform
+    for needed in ("Metrics", "Dashboard", "Alerts", "Runbook", "docs/runbook.md", "docs/operations.md"):
+        assert needed in sre, needed
