@@ -85,3 +85,19 @@ async def test_a_refunded_attempt_does_not_count(throttle: LoginThrottle) -> Non
         await throttle.refund(email, "198.51.100.60")
     assert await attempts(throttle, email, "198.51.100.60", 3) == [0, 0, 0]
     assert await throttle.attempt(email, "198.51.100.60") > 0
+
+
+async def test_right_passwords_refund_the_account_and_client_counts(throttle: LoginThrottle) -> None:
+    # Many users behind one address (a NAT) logging in, and one user from ever new addresses
+    # (a phone): every success gives its attempt back, so neither is ever throttled.
+    nat = f"198.51.{hash(unique()) % 200}.{hash(unique()) % 200}"
+    for _ in range(LIMITS.per_ip * 2):
+        email = f"{unique()}@example.com"
+        assert await throttle.attempt(email, nat) == 0
+        await throttle.succeeded(email, nat)
+    email = f"{unique()}@example.com"
+    for i in range(LIMITS.per_account * 2):
+        source = f"192.0.2.{i + 1}"
+        assert await throttle.attempt(email, source) == 0
+        await throttle.succeeded(email, source)
+    assert await throttle.attempt(email, "192.0.2.250") == 0  # a new source too
