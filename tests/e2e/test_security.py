@@ -10,7 +10,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.e2e.conftest import assert_envelope, register
+from tests.e2e.conftest import assert_envelope, register, unique
 from tests.support.accounts import REGISTER, new_account
 from tests.support.server import RunningServer, base_env, serving, serving_pair
 from tests.support.services import ThrowawayRedis
@@ -99,6 +99,33 @@ async def test_failed_logins_are_throttled_per_account_and_ip_but_not_forever(
         # and never forever: after the window the attacker's source may try again
         await asyncio.sleep(3.5)
         assert (await client.post("/api/v1/auth/login", json=right, headers=attacker)).status_code == 200
+
+
+async def test_wrong_guesses_at_once_from_one_ipv6_64_check_at_most_the_limit(
+    throttled: RunningServer,
+) -> None:
+    """Twenty guesses at once, over both workers, from addresses of one /64 (one client): as many
+    401s as the limit, the rest 429 (test_login_concurrency counts that no other password is checked)."""
+    prefix = f"2001:db8:{unique('')[:4]}:{unique('')[:4]}"
+    async with httpx.AsyncClient(base_url=throttled.url, timeout=30) as client:
+        victim = await register(client)
+        wrong = {"email": victim.email, "password": "not-the-password"}
+        responses = await asyncio.gather(
+            *(
+                client.post(
+                    "/api/v1/auth/login", json=wrong, headers={"X-Forwarded-For": f"{prefix}::{n + 1:x}"}
+                )
+                for n in range(20)
+            )
+        )
+        statuses = [r.status_code for r in responses]
+        assert statuses.count(401) == 3 and statuses.count(429) == 17, statuses  # LOGIN_MAX_..._ACCOUNT_IP
+        assert all(int(r.headers["retry-after"]) >= 1 for r in responses if r.status_code == 429)
+        right = {"email": victim.email, "password": victim.password}
+        same_64 = {"X-Forwarded-For": f"{prefix}:ffff:ffff:ffff:ffff"}
+        assert (await client.post("/api/v1/auth/login", json=right, headers=same_64)).status_code == 429
+        other_64 = {"X-Forwarded-For": f"2001:db8:{unique('')[:4]}:{unique('')[:4]}::1"}
+        assert (await client.post("/api/v1/auth/login", json=right, headers=other_64)).status_code == 200
 
 
 def test_secret_rotation_keeps_old_tokens_valid_and_signs_new_ones_with_the_new_secret(
