@@ -125,6 +125,20 @@ def test_only_metrics_path_is_served(endpoint: tuple[Path, MetricsEndpoint]) -> 
     assert httpx.get(f"http://127.0.0.1:{running.port}/metrics", timeout=10).status_code == 200
 
 
+def test_head_answers_like_get_without_a_body(endpoint: tuple[Path, MetricsEndpoint]) -> None:
+    _, running = endpoint
+    volatile = {"date"}
+    for path, encoding in (("/metrics", "identity"), ("/metrics", "gzip"), ("/", "identity")):
+        url, headers = f"http://127.0.0.1:{running.port}{path}", {"Accept-Encoding": encoding}
+        got = httpx.get(url, headers=headers, timeout=10)
+        head = httpx.head(url, headers=headers, timeout=10)
+        assert head.status_code == got.status_code, path
+        assert head.content == b""
+        assert {k: v for k, v in head.headers.items() if k not in volatile} == {
+            k: v for k, v in got.headers.items() if k not in volatile
+        }, (path, encoding)  # Content-Length among them (the 404's body is not empty)
+
+
 def test_directory_must_be_set_before_prometheus_client_is_imported(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""

@@ -114,6 +114,11 @@ class MetricsEndpoint:
         metrics_app = make_wsgi_app(registry)
 
         def app(environ: dict[str, Any], start_response: Any) -> Any:
+            if environ.get("REQUEST_METHOD") == "HEAD":  # the GET's status and headers, no body
+                return _head_of(get, {**environ, "REQUEST_METHOD": "GET"}, start_response)
+            return get(environ, start_response)
+
+        def get(environ: dict[str, Any], start_response: Any) -> Any:
             if environ.get("PATH_INFO") != METRICS_PATH:
                 start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
                 return [b"metrics are at /metrics\n"]
@@ -131,6 +136,22 @@ class MetricsEndpoint:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def _head_of(app: Any, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """HEAD through a WSGI app that knows only GET (prometheus-client's refuses HEAD with a 405):
+    the GET's status and headers, its length included, and no body."""
+    answer: list[Any] = []
+
+    def keep(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        answer[:] = [status, headers]
+        return lambda data: None
+
+    body = b"".join(app(environ, keep))
+    status, headers = answer
+    headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
+    start_response(status, [*headers, ("Content-Length", str(len(body)))])
+    return []
 
 
 def _family(host: str, port: int) -> socket.AddressFamily:
