@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 
@@ -33,6 +34,11 @@ def test_bucket_empties_into_429_with_retry_after(limited_server: RunningServer)
         assert int(limited.headers["retry-after"]) >= 1
         assert limited.headers["ratelimit-remaining"] == "0"
         assert limited.headers["ratelimit-limit"] == "3"
+        # the same in the IETF form: the bucket of 3 refills in 6 s; empty until at least Retry-After
+        assert limited.headers["ratelimit-policy"] == '"default";q=3;w=6'
+        until = re.fullmatch(r'"default";r=0;t=(\d+)', limited.headers["ratelimit"])
+        assert until, limited.headers["ratelimit"]
+        assert int(until.group(1)) >= int(limited.headers["retry-after"])
         # spoofing X-Forwarded-For does not buy a fresh bucket
         assert (
             http.get("/api/v1/auth/profile", headers={"X-Forwarded-For": "198.51.100.23"}).status_code == 429
