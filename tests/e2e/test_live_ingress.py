@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -22,6 +23,7 @@ def pair(database_url: str, redis_url: str) -> Iterator[tuple[RunningServer, Run
         redis_url,
         WORKERS="1",
         WS_MAX_CONNECTIONS_PER_IP="3",
+        TRUSTED_PROXIES="127.0.0.1/32",  # only for X-Forwarded-For from 127.0.0.1; other peers are themselves
         WS_AUTH_RECHECK_SECONDS="600",  # so only the logout notice can close a socket in time
     )
     yield from serving_pair(env)
@@ -52,6 +54,33 @@ async def test_one_client_opening_more_sockets_than_its_cap_at_once_gets_429(
         await asyncio.sleep(0.3)
         again = await open_socket(url, **source)  # a closed socket frees its place
         await again.close()
+    finally:
+        for live in opened:
+            await live.close()
+
+
+async def test_the_cap_counts_an_ipv6_64_as_one_client(pair: tuple[RunningServer, RunningServer]) -> None:
+    first, _ = pair
+    async with httpx.AsyncClient(base_url=first.url, timeout=30) as client:
+        video = await create_video(client, await register(client))
+    url = live_url(first.url, video["id"])
+    prefix = f"2001:db8:{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}"
+
+    def behind_the_proxy(address: str) -> dict[str, object]:
+        return {"additional_headers": {"X-Forwarded-For": address}, "local_addr": ("127.0.0.1", 0)}
+
+    hosts = [f"{prefix}::{n:x}" for n in range(1, 4)] + [f"{prefix}:ffff:ffff:ffff:ffff"]
+    results = await asyncio.gather(
+        *(open_socket(url, **behind_the_proxy(host)) for host in hosts), return_exceptions=True
+    )
+    opened = [r for r in results if isinstance(r, LiveClient)]
+    refused = [r for r in results if isinstance(r, InvalidStatus)]
+    try:
+        assert len(opened) == 3, results
+        assert len(refused) == 1 and refused[0].response.status_code == 429
+        another_64 = f"2001:db8:{uuid.uuid4().hex[:4]}::1"
+        other = await open_socket(url, **behind_the_proxy(another_64))  # another client is not affected
+        await other.close()
     finally:
         for live in opened:
             await live.close()
