@@ -522,6 +522,10 @@ async def test_a_generated_request_id_is_a_canonical_uuid(client: httpx.AsyncCli
     for headers in ({}, {"X-Request-ID": "not valid!"}):
         response = await client.get(VIDEOS, headers=headers)
         assert UUID.fullmatch(response.headers["x-request-id"]), response.headers["x-request-id"]
+    refused_early = await client.get(f"{VIDEOS}?q={'a' * 9000}")  # 414 before any middleware ran
+    assert refused_early.status_code == 414
+    assert UUID.fullmatch(refused_early.headers["x-request-id"]), refused_early.headers["x-request-id"]
+    assert refused_early.json()["request_id"] == refused_early.headers["x-request-id"]
 
 
 @pytest.mark.parametrize(
