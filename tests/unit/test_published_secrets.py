@@ -17,10 +17,10 @@ from halo.published_secrets import PUBLISHED, digest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# JWT_SECRET=v, JWT_SECRET: v, ${JWT_SECRET:-v}, jwt-secret=v (kustomize), jwtSecret: v (Helm),
-# DEV_JWT_SECRET = "v", jwt_secret="v", --set secret.jwtSecret=v
+# JWT_SECRET=v, JWT_SECRET: v, "JWT_SECRET": "v" (Python, JSON), ${JWT_SECRET:-v}, jwt-secret=v
+# (kustomize), jwtSecret: v (Helm), DEV_JWT_SECRET = "v", jwt_secret="v", --set secret.jwtSecret=v
 PATTERNS = [
-    re.compile(r"JWT_(?:PREVIOUS_)?SECRETS?\s*[:=]\s*[\"']?([^\s\"'`$|{}()<>,]+)"),
+    re.compile(r"JWT_(?:PREVIOUS_)?SECRETS?[\"']?\s*[:=]\s*[\"']?([^\s\"'`$|{}()<>,]+)"),
     re.compile(r"\$\{JWT_SECRET:-([^}]+)\}"),
     re.compile(r"jwt-secret\s*=\s*[\"']?([^\s\"'$]+)"),
     re.compile(r"jwtSecret\s*[:=]\s*[\"']?([^\s\"'#$]+)"),
