@@ -382,6 +382,12 @@ def test_metrics_host_is_a_value(tools: Tools) -> None:
     assert one(render(tools), "ConfigMap", "halo")["data"]["METRICS_HOST"] == "0.0.0.0"
     data = one(render(tools, set_values=["metrics.host=::"]), "ConfigMap", "halo")["data"]
     assert data["METRICS_HOST"] == "::"
+    # asked for: the pod's own address, from the downward API, instead of every interface
+    objects = render(tools, set_values=["metrics.host=podIP"])
+    assert "METRICS_HOST" not in one(objects, "ConfigMap", "halo")["data"]
+    container = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["METRICS_HOST"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
     assert one(render(tools), "ConfigMap", "halo")["metadata"]["namespace"] == NAMESPACE
 
 

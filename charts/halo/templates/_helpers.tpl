@@ -132,7 +132,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 ENV: {{ .Values.config.env | quote }}
 HOST: "0.0.0.0"
 PORT: {{ .Values.ports.http | quote }}
+{{- if ne .Values.metrics.host "podIP" }}
 METRICS_HOST: {{ .Values.metrics.host | quote }}
+{{- end }}
 METRICS_PORT: {{ .Values.ports.metrics | quote }}
 WORKERS: {{ .Values.workers | quote }}
 DATABASE_POOL_MIN: {{ .Values.database.poolMin | quote }}
