@@ -102,6 +102,28 @@ async def test_a_failed_cache_write_after_the_durable_one_leaves_no_replica_acce
     assert await second.cache.check(principal.jti) is True
 
 
+async def test_a_logout_whose_cache_write_and_invalidation_both_fail_holds_once_redis_answers_again(
+    replicas: tuple[Replica, Replica], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = replicas
+    session = await signed_in(first)
+    assert await second.accepts(session)
+    principal = await first.auth.authenticate(session.token.token)
+
+    async def lost(*args: Any, **kwargs: Any) -> None:
+        raise RedisConnectionError("redis unreachable from this replica")
+
+    monkeypatch.setattr(first.client, "hset", lost)
+    monkeypatch.setattr(first.client, "evalsha", lost)  # the invalidation script too
+    await first.auth.logout(principal)  # PostgreSQL has it; neither the entry nor the invalidation landed
+    assert not await first.accepts(session)  # Redis down for it: it reads PostgreSQL
+    monkeypatch.undo()
+    assert await first.link.probe()  # Redis answers again: its failed write starts a new cache epoch
+    await second.link.probe()  # every replica follows at its next probe (once a second)
+    assert not await second.accepts(session)
+    assert not await first.accepts(session)
+
+
 async def test_a_flush_between_the_two_writes_leaves_no_replica_accepting_the_token(
     replicas: tuple[Replica, Replica], monkeypatch: pytest.MonkeyPatch
 ) -> None:
