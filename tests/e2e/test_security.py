@@ -12,6 +12,7 @@ import pytest
 
 from tests.e2e.conftest import assert_envelope, register, unique
 from tests.support.accounts import REGISTER, new_account
+from tests.support.polling import poll_until
 from tests.support.server import RunningServer, base_env, serving, serving_pair
 from tests.support.services import ThrowawayRedis
 
@@ -187,3 +188,18 @@ def test_logout_on_one_replica_holds_on_the_others_also_after_a_flush(
             for server in (first, second):
                 assert httpx.get(f"{server.url}/api/v1/auth/profile", headers=auth).status_code == 401
             time.sleep(0.2)
+
+
+def test_start_up_warns_when_redis_may_evict_the_revocation_cache(
+    database_url: str, throwaway_redis: ThrowawayRedis
+) -> None:
+    import redis
+
+    client = redis.Redis.from_url(throwaway_redis.url)
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    client.close()
+    server = RunningServer(base_env(database_url, throwaway_redis.url, WORKERS="1")).start()
+    try:
+        assert poll_until(lambda: "maxmemory-policy is allkeys-lru" in server.logs()), server.logs()[-2000:]
+    finally:
+        server.terminate()
