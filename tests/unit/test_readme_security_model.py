@@ -72,3 +72,10 @@ def test_what_to_configure_behind_an_ingress_is_said() -> None:
     section = security_model()
     missing = [item for item in BEHIND_AN_INGRESS if item not in section]
     assert not missing, f"README's security model does not say to configure: {missing}"
+
+
+def test_the_defaults_the_contract_and_the_issue_name() -> None:
+    defaults = {name.upper(): field.default for name, field in Settings.model_fields.items()}
+    assert defaults["REGISTER_MAX_PER_IP"] == 20
+    assert defaults["WS_MAX_CONNECTIONS_PER_IP"] == 50
+    assert defaults["METRICS_HOST"] == "0.0.0.0"  # every interface: Prometheus scrapes the pod
