@@ -95,6 +95,7 @@ log = logging.getLogger("halo")
 
 READY_RETRY_SECONDS = 2.0
 PRUNE_INTERVAL_SECONDS = 600.0
+REVOCATION_CATCH_UP_SECONDS = 1.0  # a logout lost on its way to Redis is refused everywhere within about this
 POOL_SAMPLE_SECONDS = 5.0
 
 T = TypeVar("T")
@@ -445,6 +446,8 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
         background(resources.hasher.warm_up(), "bcrypt-warm-up")
         background(_become_ready(app), "readiness")
         background(_prune_revocations(app), "prune-revocations")
+        if resources.link is not None:
+            background(_catch_up_revocations(app), "revocation-catch-up")
         background(app.ctx.services.view_flusher.run(), "view-flush")
         background(app.ctx.services.trending.run(), "trending-refresh")
         background(resources.events.listen(), "change-notices")
@@ -559,6 +562,26 @@ async def _sample_database_pool(settings: Settings) -> None:
             else:  # not opened yet: the bound is still known
                 metrics.set_database_pool(name, used=0, idle=0, maximum=settings.database_pool_max)
         await asyncio.sleep(POOL_SAMPLE_SECONDS)
+
+
+async def _catch_up_revocations(app: Sanic) -> None:
+    """Once a second, the revocations PostgreSQL has above the Redis cache's version go into it
+    (halo.redis.revocation_cache): one small indexed query when there is nothing new."""
+    failing = False
+    while True:
+        await asyncio.sleep(REVOCATION_CATCH_UP_SECONDS)
+        try:
+            written = await app.ctx.services.auth.catch_up_revocations()
+        except StoreUnavailable:
+            continue  # Redis down here: this worker reads PostgreSQL meanwhile
+        except Exception as exc:
+            if not failing:
+                log.warning("could not bring the revocation cache up to date: %s", exc)
+            failing = True
+            continue
+        failing = False
+        if written:
+            log.debug("revocation cache caught up with %d revocations", written)
 
 
 async def _prune_revocations(app: Sanic) -> None:

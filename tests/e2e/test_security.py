@@ -10,11 +10,13 @@ import httpx
 import jwt
 import pytest
 
+from halo.redis.revocation_cache import CACHE_KEY
 from tests.e2e.conftest import assert_envelope, register, unique
 from tests.support.accounts import REGISTER, new_account
 from tests.support.polling import poll_until
 from tests.support.server import RunningServer, base_env, serving, serving_pair
 from tests.support.services import ThrowawayRedis
+from tests.support.tcp_proxy import CuttableProxy
 
 
 @pytest.fixture
@@ -188,6 +190,61 @@ def test_logout_on_one_replica_holds_on_the_others_also_after_a_flush(
             for server in (first, second):
                 assert httpx.get(f"{server.url}/api/v1/auth/profile", headers=auth).status_code == 401
             time.sleep(0.2)
+
+
+def test_a_logout_on_a_replica_cut_off_from_redis_alone_is_refused_by_the_others(
+    database_url: str, throwaway_redis: ThrowawayRedis
+) -> None:
+    """A network split: one replica reaches PostgreSQL but not Redis, the other reaches both. A logout
+    through the cut-off one lands in PostgreSQL only (neither the cache entry nor the invalidation
+    gets to Redis); the other's workers bring the cache up to PostgreSQL's revocation version and
+    refuse the token within seconds, while the cut-off replica is still cut off."""
+    import redis
+
+    proxy = CuttableProxy(("127.0.0.1", throwaway_redis.port)).start()
+    env = base_env(database_url, throwaway_redis.url, WORKERS="2", REDIS_TIMEOUT_SECONDS="0.5")
+    cut_off = RunningServer({**env, "WORKERS": "1", "REDIS_URL": f"redis://{proxy.address}/0"})
+    other = RunningServer(dict(env))
+    direct = redis.Redis.from_url(throwaway_redis.url)
+    try:
+        cut_off.start(wait=False)
+        other.start(wait=False)
+        cut_off.wait_ready()
+        other.wait_ready()
+        token = httpx.post(f"{other.url}{REGISTER}", json=new_account()).json()["token"]
+        bystander = httpx.post(f"{other.url}{REGISTER}", json=new_account()).json()["token"]
+        auth, still = {"Authorization": f"Bearer {token}"}, {"Authorization": f"Bearer {bystander}"}
+
+        def cache_complete() -> bool:  # loaded from PostgreSQL: "not revoked" answered from Redis alone
+            httpx.get(f"{other.url}/api/v1/auth/profile", headers=auth)
+            return (
+                direct.hget(CACHE_KEY, "~loaded") is not None
+                and direct.hget(CACHE_KEY, "~version") is not None
+            )
+
+        assert poll_until(cache_complete)
+        assert httpx.get(f"{other.url}/api/v1/auth/profile", headers=auth).status_code == 200
+
+        proxy.cut()
+        assert httpx.post(f"{cut_off.url}/api/v1/auth/logout", headers=auth).status_code == 204
+        assert direct.hget(CACHE_KEY, "~loaded") is not None  # the invalidation did not land either
+
+        def refused_by_the_other() -> bool:
+            return httpx.get(f"{other.url}/api/v1/auth/profile", headers=auth).status_code == 401
+
+        assert poll_until(refused_by_the_other, timeout=10.0), "the other replica still accepts the token"
+        for _ in range(6):  # on every worker, from now on
+            assert httpx.get(f"{other.url}/api/v1/auth/profile", headers=auth).status_code == 401
+        assert httpx.get(f"{cut_off.url}/api/v1/auth/profile", headers=auth).status_code == 401
+        # caught up, not emptied: other tokens are still answered from a complete cache
+        assert httpx.get(f"{other.url}/api/v1/auth/profile", headers=still).status_code == 200
+        assert direct.hget(CACHE_KEY, "~loaded") is not None
+        assert "neither updated nor invalidated" in cut_off.logs()  # it really was cut off from Redis
+    finally:
+        direct.close()
+        other.terminate()
+        cut_off.terminate()
+        proxy.stop()
 
 
 def test_start_up_warns_when_redis_may_evict_the_revocation_cache(

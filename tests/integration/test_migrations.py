@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 
 import asyncpg
+from tortoise import Tortoise
+from tortoise.migrations.api import migrate as tortoise_migrate
 
 from halo.config import Settings
+from halo.db.clients import tortoise_config
 from halo.db.database import migrate, migrations_on_disk
 from tests.support import services
 
@@ -57,6 +60,30 @@ async def test_concurrent_migrate_runs_apply_each_migration_once(postgres_server
         assert {row["name"]: row["n"] for row in rows} == {name: 1 for name in migrations_on_disk()}
         applied_lines = sum(out.decode().count("applied halo.") for out, _ in outputs)
         assert applied_lines == len(migrations_on_disk())
+
+
+async def test_revocation_versions_migrate_onto_existing_revocations(postgres_server: str) -> None:
+    """0005 on a database with revocations: they keep working (version 0, below any cache's), and
+    the state row starts the versions at 0."""
+    async with services.new_database(postgres_server) as url:
+        settings = Settings(env="development", database_url=url)
+        try:
+            config = tortoise_config(settings, pool_max=2)
+            await tortoise_migrate(config=config, target="halo.0004_comment_thread_indexes")
+        finally:
+            await Tortoise.close_connections()
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(
+                "INSERT INTO revoked_tokens (jti, expires_at) VALUES ('before', now() + interval '1 hour')"
+            )
+            applied = await migrate(settings, report=lambda _: None)
+            assert applied[0] == "0005_revocation_versions"
+            assert await conn.fetchval("SELECT version FROM revoked_tokens WHERE jti = 'before'") == 0
+            rows = await conn.fetch("SELECT id, version FROM revocation_state")
+            assert [tuple(row) for row in rows] == [(1, 0)]
+        finally:
+            await conn.close()
 
 
 def test_migrate_on_sqlite_from_empty_and_idempotent(tmp_path: Path) -> None:

@@ -1,10 +1,12 @@
 """A logout is never silently lost: the cache write failing (or Redis flushed) after the durable
-write leaves no replica accepting the token. Two replicas share a throwaway Redis of the test's own."""
+write leaves no replica accepting the token, also when the replica that took the logout is cut off
+from Redis alone. Two replicas share a throwaway Redis of the test's own."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from halo.redis.link import RedisLink
 from halo.redis.login_throttle import MemoryLoginThrottle, ThrottleLimits
 from halo.redis.registration_limit import MemoryRegistrationLimit
-from halo.redis.revocation_cache import CACHE_KEY, LOADED, RedisRevocationCache, warn_if_evictable
+from halo.redis.revocation_cache import CACHE_KEY, LOADED, VERSION, RedisRevocationCache, warn_if_evictable
 from halo.repositories.revocations import RevocationRepository
 from halo.repositories.users import UserRepository
 from halo.security.passwords import PasswordHasher
@@ -49,7 +51,8 @@ class Replica:
 
     async def ready(self) -> None:
         assert await self.link.probe()
-        await self.cache.load(RevocationRepository().active)
+        repository = RevocationRepository()
+        await self.cache.load(repository.active, version=await repository.version())
 
     async def accepts(self, session: Session) -> bool:
         try:
@@ -122,6 +125,74 @@ async def test_a_logout_whose_cache_write_and_invalidation_both_fail_holds_once_
     await second.link.probe()  # every replica follows at its next probe (once a second)
     assert not await second.accepts(session)
     assert not await first.accepts(session)
+
+
+async def test_a_logout_lost_on_a_replica_cut_off_from_redis_alone_reaches_the_cache_from_the_others(
+    replicas: tuple[Replica, Replica], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = replicas
+    session, bystander = await signed_in(first), await signed_in(first)
+    assert await second.accepts(session)
+    principal = await first.auth.authenticate(session.token.token)
+
+    async def lost(*args: Any, **kwargs: Any) -> None:
+        raise RedisConnectionError("redis unreachable from this replica alone")
+
+    monkeypatch.setattr(first.client, "hset", lost)
+    monkeypatch.setattr(first.client, "evalsha", lost)
+    await first.auth.logout(principal)  # in PostgreSQL only; the first replica stays cut off
+    assert await second.cache.check(principal.jti) is False  # the cache misses it, and says it is complete
+
+    assert await second.auth.catch_up_revocations() >= 1  # what every worker runs once a second
+    assert not await second.accepts(session)
+    assert await second.cache.check(principal.jti) is True
+    assert await second.cache.check(unique("jti")) is False  # caught up, still complete: no reload needed
+    assert await second.accepts(bystander)
+    assert not first.link.up
+    assert await second.auth.catch_up_revocations() == 0  # up to date: one small query, nothing written
+
+
+async def test_revocation_versions_follow_the_commits_of_concurrent_logouts() -> None:
+    repository = RevocationRepository()
+    before = await repository.version()
+    expires = int(time.time()) + 600
+    jtis = [unique("jti") for _ in range(20)]
+    versions = await asyncio.gather(*(repository.revoke(jti, expires) for jti in jtis))
+    assert sorted(versions) == list(range(before + 1, before + 21))  # one each, none shared, none skipped
+    assert await repository.version() == before + 20
+    rows = await repository.since(before)
+    assert [version for _, _, version in rows] == list(range(before + 1, before + 21))
+    assert {jti for jti, _, _ in rows} == set(jtis)
+    assert dict(zip(jtis, versions, strict=True)) == {jti: version for jti, _, version in rows}
+
+
+async def test_catch_up_writes_into_a_flushed_cache_but_never_marks_it_complete(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    first, second = replicas
+    session = await signed_in(first)
+    await first.client.flushall()
+    await RevocationRepository().revoke(unique("jti"), int(time.time()) + 600)
+    assert await second.auth.catch_up_revocations() == 0
+    assert await first.client.hget(CACHE_KEY, LOADED) is None
+    assert await first.client.hget(CACHE_KEY, VERSION) is None
+    assert await second.cache.check(unique("jti")) is None  # readers ask PostgreSQL, and reload
+    assert await second.accepts(session)
+
+
+async def test_a_cache_loaded_without_a_version_is_reloaded_rather_than_trusted(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    """A hash a replica without revocation versions loaded (a rolling update) cannot be caught up."""
+    first, second = replicas
+    await first.client.delete(CACHE_KEY)
+    await first.cache.load(RevocationRepository().active)  # no version
+    assert await second.cache.check(unique("jti")) is False
+    await second.auth.catch_up_revocations()
+    assert await second.cache.check(unique("jti")) is None
+    await second.cache.load(RevocationRepository().active, version=await RevocationRepository().version())
+    assert await second.cache.check(unique("jti")) is False
+    assert await first.client.hget(CACHE_KEY, VERSION) is not None
 
 
 async def test_a_flush_between_the_two_writes_leaves_no_replica_accepting_the_token(

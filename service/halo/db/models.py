@@ -29,13 +29,27 @@ class User(Model):
 
 
 class RevokedToken(Model):
-    """A logged-out token's `jti`, kept until the token would have expired anyway."""
+    """A logged-out token's `jti`, kept until the token would have expired anyway.
+
+    `version` is the revocation's place in commit order (from `RevocationState`), so that the
+    Redis cache can be checked against PostgreSQL: every revocation above its watermark."""
 
     jti = fields.CharField(max_length=64, primary_key=True)
     expires_at = fields.DatetimeField(db_index=True)
+    version = fields.BigIntField(default=0, db_default=0, db_index=True)
 
     class Meta:
         table = "revoked_tokens"
+
+
+class RevocationState(Model):
+    """A single row: the version of the latest revocation, raised in each revocation's transaction."""
+
+    id = fields.IntField(primary_key=True)
+    version = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "revocation_state"
 
 
 class Video(Model):

@@ -13,6 +13,13 @@ deletes the marker (every replica then reads PostgreSQL at once); when even
 that fails, the link's failed write starts a new epoch at its next probe.
 A reload takes a ticket (`~ticket`) before it reads PostgreSQL and marks the
 hash complete only if no invalidation came in between.
+
+A replica cut off from Redis alone can do neither, so the hash also records the
+revocation *version* it holds every entry up to (`~version`; PostgreSQL numbers
+revocations in commit order, halo.repositories.revocations). Every worker, once a
+second, asks PostgreSQL for the revocations above it and writes them in
+(`catch_up`): a logout whose cache write was lost is refused everywhere within
+about a second, by whichever replica still reaches Redis.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import Protocol
 
 from halo.concurrency import ReadCoalescer
@@ -32,18 +40,40 @@ log = logging.getLogger("halo.auth")
 CACHE_KEY = "halo:revoked"
 LOADED = "~loaded"  # the epoch the hash is complete for
 TICKET = "~ticket"  # the reload in progress; an invalidation removes it
+VERSION = "~version"  # every revocation up to this version has its entry here
 INVALIDATE_TIMEOUT = 1.0
 _CHUNK = 1000
 
 Entries = Iterable[tuple[str, int]]
 Reader = Callable[[], Awaitable[Entries]]
+# (version) -> revocations above it, oldest first: (jti, expiry, version)
+Since = Callable[[int], Awaitable[list[tuple[str, int, int]]]]
 
-# KEYS: cache; ARGV: ticket, epoch -> 1 when marked complete
+# KEYS: cache; ARGV: ticket, epoch, version read before the entries ('' if unknown) -> 1 when marked complete
 _COMPLETE = """
 if redis.call('HGET', KEYS[1], '~ticket') ~= ARGV[1] then return 0 end
 redis.call('HDEL', KEYS[1], '~ticket')
 redis.call('HSET', KEYS[1], '~loaded', ARGV[2])
+if ARGV[3] ~= '' then
+  local held = tonumber(redis.call('HGET', KEYS[1], '~version') or '-1')
+  if tonumber(ARGV[3]) > held then redis.call('HSET', KEYS[1], '~version', ARGV[3]) end
+end
 return 1
+"""
+
+# KEYS: cache; ARGV: the version read, the version reached, then jti, expiry pairs -> the version held.
+# The entries go in whatever happened; the version moves up only while the hash still holds every
+# entry up to the one read (gone with the whole key on a flush or an eviction, then it stays gone).
+_CATCH_UP = """
+local held = redis.call('HGET', KEYS[1], '~version')
+if not held then return -1 end
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+held = tonumber(held)
+if held >= tonumber(ARGV[1]) and tonumber(ARGV[2]) > held then
+  redis.call('HSET', KEYS[1], '~version', ARGV[2])
+  return tonumber(ARGV[2])
+end
+return held
 """
 
 # An invalidation: the marker and any reload's ticket go, in one step.
@@ -59,8 +89,12 @@ class RevocationCache(Protocol):
     async def add(self, jti: str, expires_at: int) -> None:
         """Record a revocation; raises StoreUnavailable when neither it nor an invalidation landed."""
 
-    async def load(self, read: Reader) -> None:
-        """Refill from `read()` (PostgreSQL's active revocations) and mark the cache complete."""
+    async def load(self, read: Reader, *, version: int | None = None) -> None:
+        """Refill from `read()` (PostgreSQL's active revocations) and mark the cache complete;
+        `version` is PostgreSQL's revocation version, read before `read()` runs."""
+
+    async def catch_up(self, since: Since) -> int:
+        """Write in the revocations PostgreSQL has above the cache's version; returns how many."""
 
     async def prune(self) -> None:
         """Forget revocations of tokens that have expired anyway."""
@@ -71,6 +105,7 @@ class RedisRevocationCache:
         self._link = link
         self._complete = link.client.register_script(_COMPLETE)
         self._invalidate = link.client.register_script(_INVALIDATE)
+        self._catch_up = link.client.register_script(_CATCH_UP)
         # Checks asked for in the same event-loop turn share one round trip (see `coalesce`).
         self._checks: ReadCoalescer[str, bool | None] = ReadCoalescer(self._check_many)
 
@@ -107,7 +142,7 @@ class RedisRevocationCache:
                 "revocation cache write failed (%s); invalidated, replicas read the database", failure
             )
 
-    async def load(self, read: Reader) -> None:
+    async def load(self, read: Reader, *, version: int | None = None) -> None:
         epoch = self._link.epoch
         if not epoch:
             return
@@ -120,9 +155,33 @@ class RedisRevocationCache:
             for start in range(0, len(live), _CHUNK):
                 mapping = {jti: exp for jti, exp in live[start : start + _CHUNK]}
                 await self._link.client.hset(CACHE_KEY, mapping=mapping)
-            await self._complete(keys=[CACHE_KEY], args=[ticket, epoch])
+            await self._complete(keys=[CACHE_KEY], args=[ticket, epoch, "" if version is None else version])
 
         await self._link.run(op, write=True)
+
+    async def catch_up(self, since: Since) -> int:
+        held, loaded = await self._link.run(
+            lambda: self._link.client.hmget(CACHE_KEY, [VERSION, LOADED]), write=False
+        )
+        if held is None:
+            if loaded is not None:  # complete without a version (loaded before versions): reload it
+                await self._link.run(lambda: self._invalidate(keys=[CACHE_KEY]), write=False)
+            return 0  # not loaded (or flushed): readers use PostgreSQL and reload, with a version
+        reached, written = int(held), 0
+        while True:
+            rows = await since(reached)
+            if not rows:
+                return written
+            now = time.time()
+            args: list[str | int] = [reached, rows[-1][2]]
+            for jti, expires_at, _ in rows:
+                if expires_at > now:
+                    args += [jti, expires_at]
+            written += (len(args) - 2) // 2
+            result = await self._link.run(partial(self._catch_up, keys=[CACHE_KEY], args=args), write=False)
+            if int(result) < rows[-1][2]:  # flushed, or reloaded meanwhile: the next round starts over
+                return written
+            reached = rows[-1][2]
 
     async def prune(self) -> None:
         now = time.time()
@@ -185,7 +244,7 @@ class MemoryRevocationCache:
                 return
         self._revoked[jti] = expires_at
 
-    async def load(self, read: Reader) -> None:
+    async def load(self, read: Reader, *, version: int | None = None) -> None:
         self._loaded = False  # an add while reading must not be lost by this load
         entries = await read()
         now = time.time()
@@ -193,6 +252,9 @@ class MemoryRevocationCache:
         revoked.update(self._revoked)
         self._revoked = revoked
         self._loaded = len(self._revoked) < self._max_entries
+
+    async def catch_up(self, since: Since) -> int:
+        return 0  # one process: its own logouts are in this dict, none is lost on the way
 
     async def prune(self) -> None:
         self._evict_expired()

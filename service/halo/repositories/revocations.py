@@ -1,4 +1,10 @@
-"""Durable token revocations: the truth behind the Redis revocation cache."""
+"""Durable token revocations: the truth behind the Redis revocation cache.
+
+Each revocation takes the next *version* in the same transaction as its row: the one row of
+`revocation_state` is raised and locked until the commit, so versions follow commit order and
+whatever a reader sees is every revocation up to some version. The Redis cache records the
+version it is complete up to, and each worker fills it up from `since` (halo.redis.revocation_cache).
+"""
 
 from __future__ import annotations
 
@@ -6,18 +12,49 @@ from datetime import UTC, datetime
 
 from halo.db.models import RevokedToken
 from halo.repositories.base import translate_errors
+from halo.repositories.sql import Sql, to_datetime
+
+SINCE_LIMIT = 1000
 
 
 class RevocationRepository:
     @translate_errors
-    async def revoke(self, jti: str, expires_at: int) -> None:
-        await RevokedToken.get_or_create(
-            jti=jti, defaults={"expires_at": datetime.fromtimestamp(expires_at, UTC)}
-        )
+    async def revoke(self, jti: str, expires_at: int) -> int:
+        """Record the revocation; returns its version."""
+        async with Sql().transaction() as tx:
+            row = await tx.fetchrow(
+                "UPDATE revocation_state SET version = version + 1 WHERE id = 1 RETURNING version"
+            )
+            version = int(row["version"]) if row else 0
+            await tx.execute(
+                "INSERT INTO revoked_tokens (jti, expires_at, version) VALUES ($1, $2, $3) "
+                "ON CONFLICT (jti) DO NOTHING",
+                jti,
+                tx.timestamp(datetime.fromtimestamp(expires_at, UTC)),
+                version,
+            )
+        return version
 
     @translate_errors
     async def is_revoked(self, jti: str) -> bool:
         return await RevokedToken.filter(jti=jti).exists()
+
+    @translate_errors
+    async def version(self) -> int:
+        """The latest revocation's version: every revocation up to it is visible to reads after this one."""
+        row = await Sql().fetchrow("SELECT version FROM revocation_state WHERE id = 1")
+        return int(row["version"]) if row else 0
+
+    @translate_errors
+    async def since(self, version: int, limit: int = SINCE_LIMIT) -> list[tuple[str, int, int]]:
+        """Revocations above `version`, oldest first: (jti, expiry epoch seconds, version)."""
+        rows = await Sql().fetch(
+            "SELECT jti, expires_at, version FROM revoked_tokens "
+            "WHERE version > $1 ORDER BY version LIMIT $2",
+            version,
+            limit,
+        )
+        return [(row["jti"], _epoch(row["expires_at"]), int(row["version"])) for row in rows]
 
     @translate_errors
     async def active(self) -> list[tuple[str, int]]:
@@ -30,3 +67,7 @@ class RevocationRepository:
         """Delete revocations of tokens that expired more than `grace_seconds` ago."""
         cutoff = datetime.fromtimestamp(datetime.now(UTC).timestamp() - grace_seconds, UTC)
         return await RevokedToken.filter(expires_at__lt=cutoff).delete()
+
+
+def _epoch(value: object) -> int:
+    return int(to_datetime(value).timestamp())

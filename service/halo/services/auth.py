@@ -152,7 +152,8 @@ class AuthService:
     async def logout(self, principal: Principal) -> None:
         await self._revocations.revoke(principal.jti, principal.expires_at)
         # PostgreSQL has it. A cache that could not take it was invalidated (every replica reads
-        # PostgreSQL), or failing that is in an epoch that ends at this worker's next good probe.
+        # PostgreSQL), or failing that gets it from any worker that reaches Redis (`catch_up_revocations`)
+        # and is in an epoch that ends at this worker's next good probe.
         with contextlib.suppress(StoreUnavailable):
             await self._cache.add(principal.jti, principal.expires_at)
         if self._events is not None:  # best effort: open sockets also re-check their token
@@ -202,6 +203,11 @@ class AuthService:
             await self._cache.prune()
         return removed
 
+    async def catch_up_revocations(self) -> int:
+        """Bring the revocation cache up to PostgreSQL's revocation version (run about once a second):
+        a logout whose own cache write was lost, on a replica cut off from Redis, reaches it this way."""
+        return await self._cache.catch_up(self._revocations.since)
+
     async def _is_revoked(self, jti: str) -> bool:
         try:
             cached = await self._cache.check(jti)
@@ -219,7 +225,8 @@ class AuthService:
 
     async def _reload_cache(self) -> None:
         try:
-            await self._cache.load(self._revocations.active)
+            version = await self._revocations.version()  # before the entries: they hold all up to it
+            await self._cache.load(self._revocations.active, version=version)
         except Exception as exc:  # best effort: the database answers meanwhile
             log.warning("could not reload the revocation cache: %s", exc)
 
