@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from halo.db.models import RevokedToken
+from halo.db.models import RevocationState, RevokedToken
 from halo.repositories.base import translate_errors
-from halo.repositories.sql import Sql, to_datetime
+from halo.repositories.sql import Sql
 
 SINCE_LIMIT = 1000
 
@@ -21,6 +21,9 @@ class RevocationRepository:
     @translate_errors
     async def revoke(self, jti: str, expires_at: int) -> int:
         """Record the revocation; returns its version."""
+        # raw SQL: the version raised and read back in one statement (UPDATE ... RETURNING), its row
+        # lock held to the commit so that versions follow commit order, and an insert that keeps the
+        # first revocation of a jti (ON CONFLICT DO NOTHING)
         async with Sql().transaction() as tx:
             row = await tx.fetchrow(
                 "UPDATE revocation_state SET version = version + 1 WHERE id = 1 RETURNING version"
@@ -42,19 +45,19 @@ class RevocationRepository:
     @translate_errors
     async def version(self) -> int:
         """The latest revocation's version: every revocation up to it is visible to reads after this one."""
-        row = await Sql().fetchrow("SELECT version FROM revocation_state WHERE id = 1")
-        return int(row["version"]) if row else 0
+        state = await RevocationState.get_or_none(id=1)
+        return state.version if state else 0
 
     @translate_errors
     async def since(self, version: int, limit: int = SINCE_LIMIT) -> list[tuple[str, int, int]]:
         """Revocations above `version`, oldest first: (jti, expiry epoch seconds, version)."""
-        rows = await Sql().fetch(
-            "SELECT jti, expires_at, version FROM revoked_tokens "
-            "WHERE version > $1 ORDER BY version LIMIT $2",
-            version,
-            limit,
+        rows = (
+            await RevokedToken.filter(version__gt=version)
+            .order_by("version")
+            .limit(limit)
+            .values_list("jti", "expires_at", "version")
         )
-        return [(row["jti"], _epoch(row["expires_at"]), int(row["version"])) for row in rows]
+        return [(jti, int(expires_at.timestamp()), int(number)) for jti, expires_at, number in rows]
 
     @translate_errors
     async def active(self) -> list[tuple[str, int]]:
@@ -67,7 +70,3 @@ class RevocationRepository:
         """Delete revocations of tokens that expired more than `grace_seconds` ago."""
         cutoff = datetime.fromtimestamp(datetime.now(UTC).timestamp() - grace_seconds, UTC)
         return await RevokedToken.filter(expires_at__lt=cutoff).delete()
-
-
-def _epoch(value: object) -> int:
-    return int(to_datetime(value).timestamp())
