@@ -93,14 +93,15 @@ class CounterMerge:
         known = {} if snapshots is None else {i: s.liked for i, s in snapshots.items() if s.liked is not None}
         missing = [video_id for video_id in video_ids if video_id not in known]
         if missing:
-            known.update(await self.liked_from_database(viewer, missing, cache=snapshots is not None))
+            known.update(await self._liked_from_database(viewer, missing, cache=snapshots is not None))
         return known
 
-    async def liked_from_database(
-        self, viewer: Principal, video_ids: list[int], *, cache: bool = True
+    async def _liked_from_database(
+        self, viewer: Principal, video_ids: list[int], *, cache: bool
     ) -> dict[int, bool]:
         """The viewer's likes of these videos from PostgreSQL (reads of requests arriving together
-        share one query), each cached in Redis with the version it is true at."""
+        share one query); with `cache` (Redis answered the read), each cached in Redis with the
+        version it is true at."""
         keys = [(viewer.user_id, video_id) for video_id in video_ids]
         found = await self._likes.read(keys)
         rows = [row for key in keys if (row := found[key]) is not None]
