@@ -1,11 +1,12 @@
 -- GET /api/v1/videos/{id} on random ids in [ID_MIN, ID_MAX] (set through the environment);
--- with SEQUENTIAL=1, every id in turn (the warm-up: each id reaches each worker's cache).
+-- with SEQUENTIAL=1, every id in turn from START_ID (default ID_MIN), wrapping round (the warm-up:
+-- each id reaches each worker's cache; a warm-up of several runs starts each where the last stopped).
 local min_id = tonumber(os.getenv("ID_MIN") or "1")
 local max_id = tonumber(os.getenv("ID_MAX") or "1000")
 local token = os.getenv("TOKEN")
 local prefix = os.getenv("PATH_PREFIX") or "/api/v1/videos/"
 local sequential = os.getenv("SEQUENTIAL") == "1"
-local next_id = min_id
+local next_id = tonumber(os.getenv("START_ID") or "") or min_id
 
 request = function()
   local id
