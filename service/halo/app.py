@@ -77,6 +77,7 @@ from halo.security.tokens import TokenCodec
 from halo.services.auth import AuthService
 from halo.services.comments import CommentService
 from halo.services.engagement import CounterMerge, EngagementService
+from halo.services.first_pages import FirstPages
 from halo.services.health import HealthService
 from halo.services.idempotency import IdempotencyService
 from halo.services.live import LiveHub
@@ -220,6 +221,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         cache=VideoCache(size=settings.video_cache_size, ttl_seconds=settings.video_cache_ttl_seconds),
         events=events,
         trending=trending,
+        pages=FirstPages(),
     )
     services = Services(
         auth=AuthService(

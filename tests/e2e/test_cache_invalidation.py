@@ -68,3 +68,34 @@ async def test_displayed_view_count_never_goes_backwards_across_flushes(
             seen.append((await b.get(url)).json()["view_count"])
         assert seen == sorted(seen)
         assert seen[-1] == sent
+
+
+async def test_an_anonymous_first_page_on_the_other_instance_never_lags_a_change(
+    two_instances: tuple[RunningServer, RunningServer],
+) -> None:
+    """The other instance caches the page; each change on the first shows there on the very next
+    read (the lists mark is read with the page's counts), not only once the notice arrives."""
+    first, second = two_instances
+    async with httpx.AsyncClient(base_url=first.url) as a, httpx.AsyncClient(base_url=second.url) as b:
+        owner = await register(a, is_adult=True)
+        old = await create_video(a, owner, title="old")
+        page = f"/api/v1/videos?user_id={owner.id}&limit=5"
+
+        async def titles() -> list[str]:
+            response = await b.get(page)
+            assert response.status_code == 200
+            return [video["title"] for video in response.json()["items"]]
+
+        assert await titles() == await titles() == ["old"]  # read, then from the cache
+        new = await create_video(a, owner, title="new")
+        assert await titles() == ["new", "old"]
+        renamed = await a.patch(f"/api/v1/videos/{new['id']}", json={"title": "renamed"}, headers=owner.auth)
+        assert renamed.status_code == 200
+        assert await titles() == ["renamed", "old"]
+        assert (await a.delete(f"/api/v1/videos/{old['id']}", headers=owner.auth)).status_code == 204
+        assert await titles() == ["renamed"]
+        adult = await a.patch(
+            f"/api/v1/videos/{new['id']}", json={"is_adult_content": True}, headers=owner.auth
+        )
+        assert adult.status_code == 200
+        assert await titles() == []  # adult content: hidden from anonymous callers

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from halo.engagement.redis_store import RedisEngagementStore
-from halo.engagement.store import Counters, EngagementStore, LikeState, VideoGone
+from halo.engagement.store import LISTS_MARK_ID, Counters, EngagementStore, LikeState, VideoGone
 from tests.integration.conftest import new_id, redis_link
 
 
@@ -186,6 +186,17 @@ async def test_a_change_mark_is_read_with_the_video_and_the_latest_wins(store: E
     assert snapshots[other].changed_ms is None
     await store.mark_changed(video, 3_000, ttl_seconds=60)
     assert (await store.read([video]))[video].changed_ms == 3_000
+
+
+async def test_the_lists_mark_counts_every_raise_at_once_and_is_read_with_videos(
+    store: EngagementStore,
+) -> None:
+    video = new_id()
+    before = (await store.read([LISTS_MARK_ID]))[LISTS_MARK_ID].changed_ms or 0
+    await asyncio.gather(*(store.mark_lists_changed() for _ in range(20)))
+    snapshots = await store.read([video, LISTS_MARK_ID])  # one read: a page's counts and the mark
+    assert snapshots[LISTS_MARK_ID].changed_ms == before + 20
+    assert snapshots[video].changed_ms is None
 
 
 async def test_like_states_keep_the_newest_version_per_user(store: EngagementStore) -> None:

@@ -52,6 +52,9 @@ UNKNOWN_POSITION = 2**62  # past any real position: no replica qualifies
 
 # The signed-in caller of the current request (None: anonymous or background work).
 caller: contextvars.ContextVar[int | None] = contextvars.ContextVar("halo_db_caller", default=None)
+# Reads that must see every write committed before them, whoever wrote it: the primary's (a list
+# page cached under the lists mark read before it, halo.services.first_pages).
+primary_only: contextvars.ContextVar[bool] = contextvars.ContextVar("halo_db_primary_only", default=False)
 
 _PRIMARY_POSITION = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint AS lsn"
 _REPLICA_POSITION = (
@@ -151,6 +154,8 @@ class ReplicaRouter:
 
     async def choose(self) -> Replica | None:
         """The replica for a read now, or None for the primary (the fallback's reason counted)."""
+        if primary_only.get():
+            return None
         usable = self.usable()
         if not usable:
             self._fallback("down" if any(not replica.up for replica in self.replicas) else "lag")

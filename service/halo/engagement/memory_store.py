@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from halo.engagement.store import (
+    LISTS_MARK_ID,
     RANKING_KEEP_SECONDS,
     TOMBSTONE_SECONDS,
     TREND_BUCKET_SECONDS,
@@ -45,6 +46,7 @@ class MemoryEngagementStore:
         self._presence: dict[int, dict[str, float]] = {}
         self._gone: dict[int, float] = {}
         self._changed: dict[int, tuple[int, float]] = {}  # video -> (changed at ms, remembered until)
+        self._lists_mark = 0
         self._pending: dict[int, int] = {}
         self._pending_since: float | None = None
         self._batches: dict[int, dict[int, int]] = {}
@@ -82,6 +84,8 @@ class MemoryEngagementStore:
         return ViewTally(self._pending.get(video_id, 0), batches)
 
     def _changed_ms(self, video_id: int, now: float) -> int | None:
+        if video_id == LISTS_MARK_ID:
+            return self._lists_mark or None
         entry = self._changed.get(video_id)
         if entry is None:
             return None
@@ -89,6 +93,9 @@ class MemoryEngagementStore:
             del self._changed[video_id]
             return None
         return entry[0]
+
+    async def mark_lists_changed(self) -> None:
+        self._lists_mark += 1
 
     async def mark_changed(self, video_id: int, changed_ms: int, ttl_seconds: int) -> None:
         now = self._now()

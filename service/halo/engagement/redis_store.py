@@ -20,6 +20,7 @@ from halo.concurrency import ReadCoalescer
 from halo.engagement.store import (
     COUNTERS_TTL_SECONDS,
     LIKE_STATE_TTL_SECONDS,
+    LISTS_MARK_ID,
     MAX_LIKE_STATES_PER_VIDEO,
     MAX_RANKED,
     RANKING_KEEP_SECONDS,
@@ -592,6 +593,10 @@ class RedisEngagementStore:
 
     async def mark_changed(self, video_id: int, changed_ms: int, ttl_seconds: int) -> None:
         await self._eval("mark_changed", [changed_key(video_id)], [changed_ms, ttl_seconds], write=True)
+
+    async def mark_lists_changed(self) -> None:
+        key = changed_key(LISTS_MARK_ID)
+        await self._run(lambda: self._link.client.incr(key), write=True)
 
     async def forget(self, video_id: int) -> None:
         async def op() -> None:

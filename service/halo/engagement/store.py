@@ -22,6 +22,10 @@ a dict in this process for the embedded default.
 - Presence is a sorted set of viewers scored by expiry, on the store's clock.
 - A deleted video leaves a tombstone, so that a late write cannot bring its
   keys back.
+- The lists mark: a counter raised after every change to what list pages
+  show (a video created, changed or deleted), read as the change mark of
+  `LISTS_MARK_ID`, a video id no video has: a cached list page is checked
+  against it in the same round trip as its counts (halo.services.first_pages).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ TREND_BUCKETS = 24  # the ranking counts the views of the last 24 hourly buckets
 TREND_BUCKET_TTL_SECONDS = 25 * 3600
 RANKING_KEEP_SECONDS = 600  # a ranking (and the cursors pinned to it) lives 10 minutes
 MAX_RANKED = 10_000  # videos a ranking orders by views; the rest follow by id
+LISTS_MARK_ID = 0  # no video has id 0: its change mark is the lists mark
 LIKE_STATE_TTL_SECONDS = 3600  # a video's cached like states live an hour past the last like or fill
 MAX_LIKE_STATES_PER_VIDEO = 100_000  # a video's like states beyond this start again empty
 
@@ -128,6 +133,10 @@ class EngagementStore(Protocol):
     async def mark_changed(self, video_id: int, changed_ms: int, ttl_seconds: int) -> None:
         """Remember for `ttl_seconds` that the video's metadata changed at `changed_ms` (the latest
         of the marks wins): every worker's read sees it, even one that missed the change notice."""
+
+    async def mark_lists_changed(self) -> None:
+        """Raise the lists mark (read as the `changed_ms` of LISTS_MARK_ID): a video was created,
+        changed or deleted, and list pages read before may be out of date."""
 
     async def claim_views(self, floor_seq: int) -> list[ViewBatch]:
         """Atomically move pending views into a new batch numbered above `floor_seq`;

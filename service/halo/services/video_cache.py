@@ -102,6 +102,20 @@ class VideoCache:
         while len(self._entries) > self._size:
             self._entries.popitem(last=False)
 
+    @property
+    def generation(self) -> int:
+        """Raised by every drop: take it before a read whose rows `put_missing` may store."""
+        return self._generation
+
+    def put_missing(self, rows: Iterable[VideoRow], generation: int) -> None:
+        """Rows read elsewhere (a list page), stored where this cache holds none, unless a drop
+        came since `generation` was taken (a row read across a change may be the old one)."""
+        if generation != self._generation:
+            return
+        for row in rows:
+            if self.get(row.id) is None:
+                self.put(row)
+
     def drop(self, video_ids: Iterable[int]) -> None:
         self._generation += 1
         for video_id in video_ids:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from halo.db import replicas
-from halo.engagement.store import EngagementStore, Snapshot
+from halo.engagement.store import LISTS_MARK_ID, EngagementStore, Snapshot
 from halo.redis.event_bus import EventBus
 from halo.redis.link import StoreUnavailable
 from halo.repositories.videos import ListFilters, Sort, VideoRepository, VideoRow
@@ -21,6 +21,7 @@ from halo.security.cursors import CursorCodec
 from halo.services.auth import Principal
 from halo.services.engagement import CounterMerge, Engagement, VideoView
 from halo.services.errors import BadInput, FieldIssue, Forbidden
+from halo.services.first_pages import CachedPage, FirstPages
 from halo.services.pages import Page, bad_cursor, decode_cursor
 from halo.services.trending import TrendingQuery, TrendingRanking
 from halo.services.video_cache import VideoCache
@@ -37,6 +38,9 @@ BATCH_ID = re.compile(r"[1-9][0-9]{0,18}")
 NOT_WITH_IDS = ("cursor", "sort", "q", "user_id", "is_live")
 
 ListSort = Sort | Literal["-trending"]
+# First pages cached for anonymous callers: the orders that only a create, change or delete moves
+# (never a view flush), without a text search (free text: too many pages for one cache).
+CACHED_SORTS = frozenset({"-created_at", "created_at", "title"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +66,11 @@ class VideoService:
         cache: VideoCache,
         events: EventBus,
         trending: TrendingRanking,
+        pages: FirstPages | None = None,
     ) -> None:
         self._trending = trending
+        # the rows of a cached page are the metadata cache's: without it, no page is cached
+        self._pages = pages if pages is not None and cache.enabled else FirstPages(size=0)
         self._videos = videos
         self._counters = counters
         self._store = store
@@ -77,21 +84,26 @@ class VideoService:
         kind = message.get("kind")
         if kind == "changed":
             self._cache.drop(message["ids"])
+            self._pages.clear()
         elif kind == "flushed":
             self._cache.flushed(message["rows"])
 
     def on_notices_lost(self) -> None:
-        """Notices may have been missed (a resubscription): forget every cached row."""
+        """Notices may have been missed (a resubscription): forget every cached row and page."""
         self._cache.clear()
+        self._pages.clear()
 
     async def _changed(self, video_id: int, row: VideoRow | None = None) -> None:
         """Every worker's copy goes: at once by notice, and at its next read by the change mark in
-        the store, which a worker that missed the notice (pub/sub drops them) still reads."""
+        the store, which a worker that missed the notice (pub/sub drops them) still reads. The same
+        for cached list pages, by the lists mark (raised after the write committed)."""
         self._cache.drop([video_id])
-        if row is not None:
-            ttl = int(self._cache.ttl_seconds) + 10  # outlives every copy cached before the change
-            with contextlib.suppress(StoreUnavailable):
+        self._pages.clear()
+        with contextlib.suppress(StoreUnavailable):
+            if row is not None:
+                ttl = int(self._cache.ttl_seconds) + 10  # outlives every copy cached before the change
                 await self._store.mark_changed(video_id, _ms(row.updated_at), ttl)
+            await self._store.mark_lists_changed()
         await self._events.publish({"kind": "changed", "ids": [video_id]})
 
     async def views_flushed(self, rows: list[tuple[int, int, int]]) -> None:
@@ -109,11 +121,19 @@ class VideoService:
         scope = ["videos", query.sort, filters.user_id, filters.is_live, filters.q]
         if query.sort == "-trending":
             return await self._trending_page(viewer, query, filters, scope)
+        sort = query.sort
+        if viewer is None and not query.cursor and filters.q is None and sort in CACHED_SORTS:
+            return await self._first_page(query, sort, filters, scope)
+        return await self._page(viewer, query, sort, filters, scope)
+
+    async def _page(
+        self, viewer: Principal | None, query: ListQuery, sort: Sort, filters: ListFilters, scope: list[Any]
+    ) -> Page[VideoView]:
         after = None
         if query.cursor:
-            after = self._decode_position(query.cursor, scope, query.sort)
+            after = self._decode_position(query.cursor, scope, sort)
         rows = await self._videos.page(
-            sort=query.sort,
+            sort=sort,
             filters=filters,
             visibility=visibility_of(viewer),
             after=after,
@@ -123,12 +143,43 @@ class VideoService:
         if len(rows) > query.limit:
             rows = rows[: query.limit]
             last = rows[-1]
-            key = last.sort_key(query.sort)
+            key = last.sort_key(sort)
             next_cursor = self._cursors.encode(
                 scope, [key.isoformat() if isinstance(key, datetime) else key, last.id]
             )
         views, degraded = await self._counters.with_engagement(rows, viewer)
         return Page(views, next_cursor, degraded)
+
+    async def _first_page(
+        self, query: ListQuery, sort: Sort, filters: ListFilters, scope: list[Any]
+    ) -> Page[VideoView]:
+        """An anonymous first page: from this worker's cache while the lists mark, every row's
+        change mark and the counters read with them (one round trip) say it is current; else
+        read as any page, and cached under the mark read before it."""
+        key = (sort, filters.user_id, filters.is_live, query.limit)
+        cached = self._pages.get(key)
+        if cached is not None:
+            rows = [row for video_id in cached.ids if (row := self._cache.get(video_id)) is not None]
+            if len(rows) == len(cached.ids):  # else some left the metadata cache: read the page again
+                snapshots = await self._counters.read([*cached.ids, LISTS_MARK_ID])
+                if snapshots is not None and _current(cached, rows, snapshots):
+                    return Page(await self._counters.merge(rows, snapshots), cached.next_cursor, False)
+        if not self._pages.enabled:
+            return await self._page(None, query, sort, filters, scope)
+        generation, rows_generation = self._pages.generation, self._cache.generation
+        marks = await self._counters.read([LISTS_MARK_ID])  # before the rows: a later change raises it
+        # From the primary: a replica may not have replayed a change the mark already counts.
+        fresh = replicas.primary_only.set(marks is not None)
+        try:
+            page = await self._page(None, query, sort, filters, scope)
+        finally:
+            replicas.primary_only.reset(fresh)
+        if marks is not None and not page.degraded:
+            mark = marks[LISTS_MARK_ID].changed_ms
+            self._cache.put_missing([view.video for view in page.items], rows_generation)
+            ids = tuple(view.video.id for view in page.items)
+            self._pages.put(key, CachedPage(ids, page.next_cursor, mark), generation)
+        return page
 
     async def _trending_page(
         self, viewer: Principal | None, query: ListQuery, filters: ListFilters, scope: list[Any]
@@ -196,6 +247,7 @@ class VideoService:
         if fields.get("is_adult_content") and not principal.is_adult:
             raise Forbidden("only adult accounts may publish adult content")
         video = await self._videos.create(principal.user_id, fields)
+        await self._changed(video.id)  # on list pages from now on, cached ones included
         return VideoView(video, Engagement(0, 0, 0, 0), liked=False)
 
     async def update(self, principal: Principal, video_id: int, changes: dict[str, Any]) -> VideoView:
@@ -276,6 +328,19 @@ def batch_ids(text: str, combined_with: list[str]) -> list[int]:
 
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
+
+
+def _current(cached: CachedPage, rows: list[VideoRow], snapshots: Mapping[int, Snapshot]) -> bool:
+    """A cached page still holds: the lists mark is the one it was read under, and each of its
+    cached rows is unchanged, not deleted, with its counters in the store (else the page is read
+    again, which brings the counters with the rows)."""
+    if snapshots[LISTS_MARK_ID].changed_ms != cached.mark:
+        return False
+    for row in rows:
+        snapshot = snapshots[row.id]
+        if snapshot.gone or snapshot.counters is None or _outdated(row, snapshots):
+            return False
+    return True
 
 
 def _outdated(row: VideoRow, snapshots: Mapping[int, Snapshot] | None) -> bool:

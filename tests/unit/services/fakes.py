@@ -44,6 +44,7 @@ class FakeVideoRepository:
         self.rows: dict[int, VideoRow] = {}
         self._ids = itertools.count(1)
         self.gets = 0
+        self.pages = 0  # page queries
 
     def add(self, user_id: int, **fields: Any) -> VideoRow:
         video_id = next(self._ids)
@@ -79,6 +80,7 @@ class FakeVideoRepository:
     async def page(
         self, *, sort: Sort, filters: ListFilters, visibility: Visibility, after: Any, limit: int
     ) -> list[VideoRow]:
+        self.pages += 1
         field, descending = sort.lstrip("-"), sort.startswith("-")
         rows = [
             row
