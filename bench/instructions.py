@@ -2,6 +2,7 @@
 clock drift do not move, for comparing two versions of one route.
 
     python bench/instructions.py [--rev REV ...] [--path /api/v1/videos/{id}] [--token] [--requests 400]
+                                 [--env NAME=VALUE ...]
 
 Starts its own redis-server and a fresh database on the local PostgreSQL (seeded small), then
 for the working tree (".", unless `--skip-tree`), each `--tree` and each `--rev` (checked out
@@ -37,6 +38,9 @@ SECRET = secrets.token_urlsafe(48)
 ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
 
+EXTRA_ENV: dict[str, str] = {}  # --env: settings for every server measured (tracing on, say)
+
+
 def _env(source: Path, database_url: str, redis_url: str, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(
@@ -56,6 +60,7 @@ def _env(source: Path, database_url: str, redis_url: str, port: int) -> dict[str
         LOG_FORMAT="json",
         LOG_LEVEL="INFO",
     )
+    env.update(EXTRA_ENV)
     return env
 
 
@@ -157,7 +162,11 @@ def main() -> None:
     parser.add_argument(
         "--tree", action="append", default=[], help="another source tree to measure (repeatable)"
     )
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="a setting for every server measured"
+    )
     args = parser.parse_args()
+    EXTRA_ENV.update(setting.split("=", 1) for setting in args.env)
 
     name = f"halo_instr_{uuid.uuid4().hex[:8]}"
     database_url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
@@ -192,8 +201,10 @@ def main() -> None:
             sources.append((rev, tree))
         for label, source in sources:
             per_request = measure(source, database_url, redis_url, args.path, args.requests, args.token)
+            settings = f" [{' '.join(args.env)}]" if args.env else ""
             print(
-                f"{label:12s} {args.path}{' (token)' if args.token else ''}: {per_request:,.0f} instructions a request"
+                f"{label:12s} {args.path}{' (token)' if args.token else ''}{settings}: "
+                f"{per_request:,.0f} instructions a request"
             )
     finally:
         redis.terminate()

@@ -259,10 +259,11 @@ def write_report(results: dict[str, Any], machine: dict[str, str]) -> None:
             )
         add(
             "\nOn: batch span processor, OTLP/HTTP to a local collector; each request starts a trace (no "
-            "`traceparent`), so the ratio alone decides, and 0.01 is close to every request unsampled. "
+            "`traceparent`), so the ratio alone decides; at 0 the sampler drops every request, which is the "
+            "cost of an unsampled request. "
             "Cost: throughput lost against off; CPU cost: the same from the worker's CPU time a request "
             f"(export thread included); each the median of {tracing['rounds']} rounds measuring every server "
-            "in turn. Targets: an unsampled request under 5%, ratio 0.1 under 15%.\n"
+            "in turn. Targets: an unsampled request (ratio 0) under 5%, ratio 0.1 under 15%.\n"
         )
     elif tracing:
         off, on = tracing["off"], tracing["on"]

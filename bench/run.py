@@ -59,7 +59,8 @@ HOT_SET = 10_000  # "warm": random ids in the first 10k videos, all cached after
 CONNECTIONS = 64
 PAIRED_ROUNDS = 1 if QUICK else 6  # back-to-back reference/HALO pairs for the target ratios
 PAIRED_SECONDS = min(SECONDS, 6)  # each side of a pair: shorter runs, more of them, less drift inside one
-TRACING_RATIOS = ("1.0", "0.1", "0.01")  # OTEL_TRACES_SAMPLER_ARG for the tracing cost
+# OTEL_TRACES_SAMPLER_ARG for the tracing cost; 0: the sampler drops every request (the unsampled cost)
+TRACING_RATIOS = ("1.0", "0.1", "0.01", "0")
 
 # The Go + Gin reference (bench/reference/gin/), built offline against Debian's Go packages.
 GIN_SOURCE = HERE / "reference" / "gin"
