@@ -548,7 +548,9 @@ def throughput(results: dict[str, Any] | None) -> tuple[dict[str, float], str]:
         return {}, ""
     endpoints = one["endpoints"]
     rates = {path: endpoints[key]["rps"] for path, key in THROUGHPUT_KEYS.items() if key in endpoints}
-    return rates, f"`make bench` of {results.get('finished_at', '?')} UTC (1 worker pinned to one core)"
+    # the capacity section runs before the run's end is stamped: then it is this run, of today
+    when = results.get("finished_at") or f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())}"
+    return rates, f"`make bench` of {when} UTC (1 worker pinned to one core)"
 
 
 def costs_from(measured: dict[str, Any], rates: dict[str, float]) -> dict[str, PathCost]:
