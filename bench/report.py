@@ -279,6 +279,22 @@ def write_report(results: dict[str, Any], machine: dict[str, str]) -> None:
             f"\nOverhead: {100 * (1 - on['rps'] / off['rps']):.0f}% throughput "
             f"({tracing['spans_received']} export requests received by the collector).\n"
         )
+    replicas = results.get("replicas")
+    if replicas:
+        rps, reads = replicas["rps"], replicas["reads_by_pool"]
+        served = reads.get("replica0", 0.0) / max(sum(reads.values()), 1.0)
+        add("## List pages with a read replica (2 workers)\n")
+        add("| PostgreSQL | req/s (median) |")
+        add("| --- | ---: |")
+        add(f"| a throwaway primary alone | {rps['primary']:,.0f} |")
+        add(f"| the same primary and one streaming replica of it | {rps['replica']:,.0f} |")
+        add(
+            f"\n`GET {replicas['path']}` (a page read from PostgreSQL on every request: the first page in "
+            f"view-count order is not cached), 2 workers on both cores, wrk on the same cores; the primary and "
+            f"the replica (`pg_basebackup -R`) are throwaway servers on this machine. With the replica: "
+            f"{replicas['ratio']:.2f}× the primary alone (median of {len(replicas['rounds'])} back-to-back "
+            f"pairs); the replica served {100 * served:.0f}% of that instance's reads.\n"
+        )
     sweep = results.get("sweep")
     if sweep:
         add("## Detail (warm) against concurrency, 1 worker\n")

@@ -7,13 +7,14 @@ detail endpoint (the floor of a straightforward implementation) and the same det
 read on the seed's own stack, Go + Gin (gin/main.go, built offline from Debian's
 packages). Then: detail latency at a fixed rate (h2load, open loop), /health/live
 while 20 logins run, idle memory, 10,000 held connections, a concurrency sweep
-(plotted), cache invalidation delay between two instances, tracing overhead, and a
-profile of the detail endpoint.
+(plotted), cache invalidation delay between two instances, tracing overhead, list pages
+on a throwaway primary with and without a streaming replica, and a profile of the detail
+endpoint.
 
 Environment: BENCH_DATABASE_URL (a PostgreSQL server to create the bench database
 on; default the local one), BENCH_SECONDS (per measurement, default 10), BENCH_QUICK=1
 (shorter everything, for trying the harness), BENCH_ONLY (comma-separated sections of
-workers, sweep, invalidation, tracing, connections, websockets, capacity: run only those and print
+workers, sweep, invalidation, tracing, replicas, connections, websockets, capacity: run only those and print
 the figures instead of writing the report).
 """
 
@@ -756,6 +757,80 @@ class Bench:
             costs["ratios"][label] = summary
         self.results["tracing"] = costs
 
+    def replica_scaling(self) -> None:
+        """List pages that read PostgreSQL every time (the first page in view-count order, which is
+        not cached), 2 workers on both cores, on a throwaway primary alone and with one streaming
+        replica of it added (`pg_basebackup`, on the same machine): PAIRED_ROUNDS back-to-back
+        pairs, the order reversed every other round, and the share of reads the replica served."""
+        sys.path.insert(0, str(ROOT))  # tests.support: the tests' throwaway PostgreSQL and replica
+        from tests.support.services import ThrowawayPostgres, ThrowawayReplica
+
+        primary = ThrowawayPostgres(max_connections=300).init()
+        primary.start()
+        replica: ThrowawayReplica | None = None
+        try:
+            database_url = primary.url.rsplit("/", 1)[0] + "/halo_bench"
+            subprocess.run(["psql", primary.url, "-qc", 'CREATE DATABASE "halo_bench"'], check=True)
+            env = {**self.halo_env(1), "DATABASE_URL": database_url}
+            halo = str(ROOT / ".venv/bin/halo")
+            subprocess.run([halo, "migrate"], env=env, check=True, capture_output=True)
+            seed = [halo, "seed", "--force", "--users", str(USERS), "--videos", str(VIDEOS)]
+            subprocess.run(seed, env=env, check=True, stdout=subprocess.DEVNULL)
+            replica = ThrowawayReplica(max_connections=primary.max_connections).clone(
+                primary
+            )  # a standby needs as many
+            replica.start()
+            replica_url = replica.url.rsplit("/", 1)[0] + "/halo_bench"
+            caught_up = "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn"
+            target = subprocess.run(
+                ["psql", database_url, "-tAc", "SELECT pg_current_wal_lsn()"], capture_output=True, text=True
+            ).stdout.strip()
+            for _ in range(120):
+                answer = subprocess.run(
+                    ["psql", replica_url, "-tAc", caught_up % f"'{target}'"], capture_output=True, text=True
+                ).stdout.strip()
+                if answer == "t":
+                    break
+                time.sleep(0.5)
+            servers = {
+                "primary": self.halo(2, None, "halo-primary-only", DATABASE_URL=database_url),
+                "replica": self.halo(
+                    2, None, "halo-with-replica", DATABASE_URL=database_url, DATABASE_REPLICA_URLS=replica_url
+                ),
+            }
+            page = {"PATH_FIXED": "/api/v1/videos?limit=20&sort=-view_count"}
+            for server in servers.values():
+                wrk(server.url, "fixed.lua", env=page, seconds=3)  # warm: pools, plans, buffers
+            rounds: list[dict[str, dict[str, Any]]] = []
+            for index in range(PAIRED_ROUNDS):
+                order = ["primary", "replica"] if index % 2 == 0 else ["replica", "primary"]
+                rounds.append(
+                    {
+                        label: wrk(servers[label].url, "fixed.lua", env=page, seconds=PAIRED_SECONDS)
+                        for label in order
+                    }
+                )
+            reads = _metric_total(servers["replica"], "halo_db_reads_total")
+            for server in servers.values():
+                server.stop()
+            self.results["replicas"] = {
+                "path": page["PATH_FIXED"],
+                "workers": 2,
+                "rounds": rounds,
+                "rps": {
+                    label: statistics.median(measured[label]["rps"] for measured in rounds)
+                    for label in ("primary", "replica")
+                },
+                "ratio": statistics.median(
+                    measured["replica"]["rps"] / measured["primary"]["rps"] for measured in rounds
+                ),
+                "reads_by_pool": reads,
+            }
+        finally:
+            if replica is not None:
+                replica.destroy()
+            primary.destroy()
+
     def many_connections(self, target: int = 10_000) -> None:
         halo = self.halo(1, "0", "halo-connections", REQUEST_TIMEOUT_SECONDS="120")
         held, latencies = asyncio.run(_hold_connections(halo.port, target))
@@ -787,6 +862,17 @@ class Bench:
             )
         )
         halo.stop()
+
+
+def _metric_total(server: Server, name: str) -> dict[str, float]:
+    """A counter from the server's metrics endpoint, summed by its `pool` label."""
+    text = httpx.get(f"http://127.0.0.1:{server.env['METRICS_PORT']}/metrics", timeout=10).text
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        match = re.match(rf'{name}{{.*?pool="([^"]+)".*?}} (\S+)$', line)
+        if match:
+            totals[match.group(1)] = totals.get(match.group(1), 0.0) + float(match.group(2))
+    return totals
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -952,6 +1038,7 @@ def main() -> int:
         "sweep": bench.sweep,
         "invalidation": bench.invalidation_delay,
         "tracing": bench.tracing_cost,
+        "replicas": bench.replica_scaling,
         "connections": bench.many_connections,
         "websockets": bench.websockets,
         # bench/capacity.py: PostgreSQL and Redis work a request, into docs/capacity.md
