@@ -13,6 +13,7 @@ from halo.redis.link import StoreUnavailable
 from halo.security.cursors import CursorCodec
 from halo.services.engagement import CounterMerge
 from halo.services.errors import NotFound
+from halo.services.first_pages import FirstPages
 from halo.services.trending import TrendingRanking
 from halo.services.video_cache import VideoCache
 from halo.services.videos import VideoService
@@ -40,8 +41,10 @@ class SwitchableStore(MemoryEngagementStore):
         return await super().read(video_ids, liked_by)
 
 
-def worker(rows: FakeVideoRepository, store: MemoryEngagementStore, clock: Clock) -> VideoService:
-    """One worker: its own cache and its own event bus (so it hears no other worker's notices)."""
+def worker(
+    rows: FakeVideoRepository, store: MemoryEngagementStore, clock: Clock, pages: FirstPages | None = None
+) -> VideoService:
+    """One worker: its own caches and its own event bus (so it hears no other worker's notices)."""
     cursors = CursorCodec("unit-test-secret-" + "x" * 32)
     return VideoService(
         videos=rows,  # type: ignore[arg-type]
@@ -51,6 +54,7 @@ def worker(rows: FakeVideoRepository, store: MemoryEngagementStore, clock: Clock
         cache=VideoCache(size=100, ttl_seconds=60, clock=clock),
         events=LocalEventBus(),
         trending=TrendingRanking(store=store, videos=rows, cursors=cursors, refresh_seconds=60),  # type: ignore[arg-type]
+        pages=pages,
     )
 
 

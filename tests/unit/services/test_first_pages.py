@@ -9,33 +9,20 @@ from typing import Any
 import pytest
 
 from halo.engagement.store import LISTS_MARK_ID
-from halo.redis.event_bus import LocalEventBus
-from halo.security.cursors import CursorCodec
-from halo.services.engagement import CounterMerge
 from halo.services.first_pages import CachedPage, FirstPages
-from halo.services.trending import TrendingRanking
-from halo.services.video_cache import VideoCache
 from halo.services.videos import ListQuery, VideoService
-from tests.unit.services.fakes import FakeEngagementRepository, FakeVideoRepository, principal
+from tests.unit.services.fakes import FakeVideoRepository, principal
 from tests.unit.services.test_changes import Clock, SwitchableStore
+from tests.unit.services.test_changes import worker as deaf_worker
 
 OWNER = principal(1, adult=True)
 FIRST = ListQuery(limit=3)
 
 
 def worker(rows: FakeVideoRepository, store: SwitchableStore, clock: Clock) -> VideoService:
-    """One worker with its own caches and event bus: it hears no other worker's notices."""
-    cursors = CursorCodec("unit-test-secret-" + "x" * 32)
-    return VideoService(
-        videos=rows,  # type: ignore[arg-type]
-        counters=CounterMerge(store, FakeEngagementRepository(rows)),  # type: ignore[arg-type]
-        store=store,
-        cursors=cursors,
-        cache=VideoCache(size=100, ttl_seconds=60, clock=clock),
-        events=LocalEventBus(),
-        trending=TrendingRanking(store=store, videos=rows, cursors=cursors, refresh_seconds=60),  # type: ignore[arg-type]
-        pages=FirstPages(clock=clock),
-    )
+    """One worker with its own caches, first pages included, and event bus: it hears no other
+    worker's notices."""
+    return deaf_worker(rows, store, clock, pages=FirstPages(clock=clock))
 
 
 @pytest.fixture
