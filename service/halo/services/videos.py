@@ -122,7 +122,13 @@ class VideoService:
         if query.sort == "-trending":
             return await self._trending_page(viewer, query, filters, scope)
         sort = query.sort
-        if viewer is None and not query.cursor and filters.q is None and sort in CACHED_SORTS:
+        if (
+            viewer is None
+            and not query.cursor
+            and filters.q is None
+            and sort in CACHED_SORTS
+            and self._pages.enabled
+        ):
             return await self._first_page(query, sort, filters, scope)
         return await self._page(viewer, query, sort, filters, scope)
 
@@ -164,8 +170,6 @@ class VideoService:
                 snapshots = await self._counters.read([*cached.ids, LISTS_MARK_ID])
                 if snapshots is not None and _current(cached, rows, snapshots):
                     return Page(await self._counters.merge(rows, snapshots), cached.next_cursor, False)
-        if not self._pages.enabled:
-            return await self._page(None, query, sort, filters, scope)
         generation, rows_generation = self._pages.generation, self._cache.generation
         marks = await self._counters.read([LISTS_MARK_ID])  # before the rows: a later change raises it
         # From the primary: a replica may not have replayed a change the mark already counts.

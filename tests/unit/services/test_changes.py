@@ -42,7 +42,11 @@ class SwitchableStore(MemoryEngagementStore):
 
 
 def worker(
-    rows: FakeVideoRepository, store: MemoryEngagementStore, clock: Clock, pages: FirstPages | None = None
+    rows: FakeVideoRepository,
+    store: MemoryEngagementStore,
+    clock: Clock,
+    pages: FirstPages | None = None,
+    cache_size: int = 100,
 ) -> VideoService:
     """One worker: its own caches and its own event bus (so it hears no other worker's notices)."""
     cursors = CursorCodec("unit-test-secret-" + "x" * 32)
@@ -51,7 +55,7 @@ def worker(
         counters=CounterMerge(store, FakeEngagementRepository(rows)),  # type: ignore[arg-type]
         store=store,
         cursors=cursors,
-        cache=VideoCache(size=100, ttl_seconds=60, clock=clock),
+        cache=VideoCache(size=cache_size, ttl_seconds=60, clock=clock),
         events=LocalEventBus(),
         trending=TrendingRanking(store=store, videos=rows, cursors=cursors, refresh_seconds=60),  # type: ignore[arg-type]
         pages=pages,

@@ -132,6 +132,15 @@ async def test_signed_in_callers_cursors_and_view_count_orders_are_never_cached(
             assert rows.pages == 1 + queries
 
 
+async def test_without_the_video_cache_no_page_is_cached(fleet: Any) -> None:
+    """VIDEO_CACHE_SIZE=0: a cached page's rows would come from the video cache, so pages go too."""
+    rows, store, clock = fleet
+    reader = deaf_worker(rows, store, clock, pages=FirstPages(clock=clock), cache_size=0)
+    for expected in (1, 2):
+        assert await titles(reader) == ["video 4", "video 3", "video 2"]
+        assert rows.pages == expected
+
+
 async def test_a_page_lives_a_few_seconds_at_most(fleet: Any) -> None:
     rows, store, clock = fleet
     reader = worker(rows, store, clock)
