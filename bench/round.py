@@ -11,7 +11,8 @@ Reuses bench/run.py's harness (a throwaway PostgreSQL database and redis-server,
   c. conditional GET, if the service answers an ETag: warm detail of one video with the matching
      `If-None-Match` (304) against the same without it (200);
   d. if the service supports them: the first list page anonymous against with a token (its
-     `viewer` fields), and the batch read `GET /api/v1/videos?ids=` of 50 ids;
+     `viewer` fields), both and a page in view-count order against the warm detail read, and the
+     batch read `GET /api/v1/videos?ids=` of 50 ids;
   e. `/health/live` latency (h2load, open loop) during a registration flood (20 connections, each
      request a new account, BCRYPT_ROUNDS=12, 2 workers), and how many registrations got 201 / 503.
 
@@ -335,10 +336,23 @@ class Round(Bench):
                 result["notes"].append(f"`?ids=` with {len(ids)} ids answered {batch.status_code}; skipped")
         if not plans:
             return {"skipped": "; ".join(result["notes"])}
+        if "list_anonymous" in plans:
+            # the anonymous first page (cached: halo.services.first_pages) and a page in view-count
+            # order (read from PostgreSQL every time) against the warm detail read, on one worker
+            fill_caches(server.url, 1, CLIENT_CPUS)
+            plans["detail_warm"] = (server.url, "detail.lua", HOT)
+            plans["list_by_views"] = (
+                server.url,
+                "fixed.lua",
+                {"PATH_FIXED": list_path + "&sort=-view_count"},
+            )
         result.update(paired(plans, rounds=2 if QUICK else 4, label="d"))
         if "list_token" in plans:
+            rows = result["pairs"]
             result["ratios"] = {
-                "list token/anonymous": ratio(result["pairs"], "list_token", "list_anonymous")
+                "list token/anonymous": ratio(rows, "list_token", "list_anonymous"),
+                "list anonymous/detail": ratio(rows, "list_anonymous", "detail_warm"),
+                "list by views/detail": ratio(rows, "list_by_views", "detail_warm"),
             }
         return result
 
@@ -502,7 +516,7 @@ def write_round_report(results: dict[str, Any], info: dict[str, str]) -> str:
             ]
         )
         table(c)
-    title = "d. List pages with and without a token, and the batch read"
+    title = "d. List pages with and without a token, against warm detail, and the batch read"
     if not failed("d", title):
         d = results["d"]
         out.extend([f"## {title}", ""])
