@@ -4,10 +4,11 @@
 - `histogram_batches`: request durations added to prometheus-client's histograms in batches
   (`_buckets`, `_sum`);
 - `access_line`: the access line from pieces made once;
+- `redis_packing`: redis-py's asyncio connection packs commands with hiredis's C packer;
 - the `logging` module told not to gather caller, thread and process details for each record.
 
-`install()` turns them on once per process when `FAST_PATH` is on and the installed Sanic and
-prometheus-client are the versions they were written for; on any other version it logs one
+`install()` turns them on once per process when `FAST_PATH` is on and the installed Sanic,
+prometheus-client and redis-py are the versions they were written for; on any other version it logs one
 warning and the service runs the plain way. What each trick saves is in bench/RESULTS.md.
 """
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from halo.http.fastpath import access_line, histogram_batches, response_head
+from halo.http.fastpath import access_line, histogram_batches, redis_packing, response_head
 
 log = logging.getLogger("halo.fastpath")
 
@@ -31,6 +32,7 @@ FastLine = Callable[[str, str | None, int, float | None, str | None, str, str | 
 WRITTEN_FOR: dict[str, tuple[str, ...]] = {
     "sanic": ("25.12.",),
     "prometheus-client": ("0.2",),  # 0.20 to 0.29: `_buckets` per bucket and `_sum` since 0.4
+    "redis": ("5.", "6.", "7.", "8."),  # `AbstractConnection.pack_command(*args) -> list[bytes]`
 }
 
 
@@ -71,6 +73,7 @@ def install(enabled: bool) -> FastPath | None:
         log.warning("fast path off: written for %s, found %s", wanted, ", ".join(unsupported))
         return None
     response_head.install()
+    redis_packing.install()
     _skip_record_details()
     _installed = FastPath(histogram_batches.add_bucket_counts, access_line.access_line)
     return _installed
