@@ -474,10 +474,14 @@ class RedisEngagementStore:
             counters = None
             if version is not None and epoch and entry_epoch is not None and entry_epoch.decode() == epoch:
                 counters = Counters(int(count_likes), int(comments), int(version))
-            mine = [value for i in range(0, len(batches), 2) for value in (batches[i], batches[i + 1][index])]
+            if batches:
+                mine = [v for i in range(0, len(batches), 2) for v in (batches[i], batches[i + 1][index])]
+                tally = _tally(pending[index], mine)
+            else:  # no flushed batch still retained: only the pending views
+                tally = ViewTally(_int(pending[index]))
             snapshots[(video_id, 0)] = Snapshot(
                 counters,
-                _tally(pending[index], mine),
+                tally,
                 int(live),
                 bool(gone),
                 int(changed) if changed is not None else None,

@@ -34,6 +34,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from halo.values import value
+
 TOMBSTONE_SECONDS = 3600
 COUNTERS_TTL_SECONDS = 24 * 3600
 TREND_BUCKET_SECONDS = 3600
@@ -46,14 +48,14 @@ LIKE_STATE_TTL_SECONDS = 3600  # a video's cached like states live an hour past 
 MAX_LIKE_STATES_PER_VIDEO = 100_000  # a video's like states beyond this start again empty
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Counters:
     likes: int
     comments: int
     version: int
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ViewTally:
     """Views of one video not yet in its durable `view_count` (as of some `view_flush_seq`)."""
 
@@ -62,10 +64,12 @@ class ViewTally:
     counted: bool = True  # False: this viewer's view was already counted in the window
 
     def beyond(self, flushed_seq: int) -> int:
+        if not self.batches:  # the usual case between flushes
+            return self.pending
         return self.pending + sum(views for seq, views in self.batches if seq > flushed_seq)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Snapshot:
     counters: Counters | None  # None: not cached in the current epoch
     views: ViewTally

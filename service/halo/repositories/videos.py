@@ -18,6 +18,7 @@ from halo.db.models import Video
 from halo.db.replicas import writes
 from halo.repositories.base import translate_errors
 from halo.repositories.sql import Sql, to_datetime
+from halo.values import value
 
 Sort = Literal["-created_at", "created_at", "-view_count", "view_count", "title", "-id"]
 
@@ -37,7 +38,7 @@ EDITABLE = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class VideoRow:
     id: int
     user_id: int

@@ -8,7 +8,6 @@ import contextlib
 import dataclasses
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from halo.concurrency import ReadCoalescer
@@ -19,6 +18,7 @@ from halo.repositories.videos import VideoRow
 from halo.services.auth import Principal
 from halo.services.errors import FieldIssue, Unavailable, ValidationFailed
 from halo.services.visibility import not_found
+from halo.values import value
 
 if TYPE_CHECKING:
     from halo.services.videos import VideoService
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 VIEWER_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Engagement:
     view_count: int
     like_count: int
@@ -34,7 +34,7 @@ class Engagement:
     live_viewers: int
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class VideoView:
     video: VideoRow
     engagement: Engagement | None  # None: Redis unreachable, served degraded
