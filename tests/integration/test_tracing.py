@@ -219,3 +219,32 @@ async def test_an_unsampled_request_asks_the_sampler_once_and_its_queries_make_n
     assert len(asked) > len(
         finished
     )  # the server span is decided twice (middleware, then SDK), each child once
+
+
+async def test_a_request_without_trace_context_is_decided_without_asking_the_sampler(
+    traced: TracedService, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new trace is decided by its id against `root_bound` (what the sampler would say): the
+    sampler is not asked for it, and its server span has the trace id its log lines carry."""
+    sampler = traced.tracing.sampler
+    asked: list[object] = []
+    should_sample = sampler.should_sample
+    monkeypatch.setattr(sampler, "should_sample", lambda *a, **k: asked.append(a) or should_sample(*a, **k))
+    traced.spans.clear()
+    caplog.handler.addFilter(ContextFilter())
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="halo.access"):
+        response = await traced.http.get("/api/v1/auth/profile")
+    assert response.status_code == 401
+    (server,) = [s for s in traced.spans.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert len(asked) == 1  # the SDK's own check as it starts the span; the middleware's is the bound
+    logged = [getattr(r, "trace_id", None) for r in caplog.records if r.name == "halo.access"]
+    assert logged == [format(server.get_span_context().trace_id, "032x")]
+
+    traced.spans.clear()
+    asked.clear()
+    monkeypatch.setattr(traced.tracing, "root_bound", 0)  # as at ratio 0: every new trace dropped
+    response = await traced.http.get("/api/v1/auth/profile")
+    assert response.status_code == 401
+    assert asked == []
+    assert traced.spans.get_finished_spans() == ()

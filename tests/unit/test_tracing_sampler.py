@@ -12,7 +12,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from halo.config import DEFAULT_SAMPLE_RATIO, Settings, format_validation_error
-from halo.observability.tracing import sampler_from, start_with, trace_id_generator
+from halo.observability.tracing import Tracing, root_bound_of, sampler_from, start_with, trace_id_generator
 
 STRONG = secrets.token_urlsafe(48)
 LOW_TRACE_ID = 0x0AF7651916CD43DD_0000000000000001  # the ratio samplers look at the low 64 bits
@@ -105,3 +105,32 @@ def test_a_drawn_trace_id_goes_to_the_next_root_span_only() -> None:
     child = tracer.start_span("child", context=trace.set_span_in_context(drawn))
     assert child.get_span_context().trace_id == LOW_TRACE_ID
     provider.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("name", "ratio"),
+    [
+        ("always_on", 0.5),
+        ("always_off", 0.5),
+        ("traceidratio", 0.25),
+        ("parentbased_always_on", 0.5),
+        ("parentbased_always_off", 0.5),
+        ("parentbased_traceidratio", 0.1),
+        ("parentbased_traceidratio", 0.0),
+        ("parentbased_traceidratio", 1.0),
+    ],
+)
+def test_the_new_trace_shortcut_decides_as_the_sampler(name: str, ratio: float) -> None:
+    """The server-span middleware decides a request without a caller's context by `root_bound`
+    instead of asking the sampler: the two must agree on every trace id."""
+    loaded = settings(otel_traces_sampler=name, otel_traces_sampler_arg=ratio)
+    sampler, bound = sampler_from(loaded), root_bound_of(loaded)
+    tracing = Tracing(None, None, root_bound=bound)  # type: ignore[arg-type]
+    ids = [LOW_TRACE_ID, HIGH_TRACE_ID, *(secrets.randbits(128) or 1 for _ in range(2000))]
+    sampled = 0
+    for trace_id in ids:
+        shortcut = tracing.samples_new_trace(trace_id)
+        assert shortcut is (decision(sampler, trace_id) is Decision.RECORD_AND_SAMPLE)
+        sampled += shortcut
+    if 0 < ratio < 1 and name.endswith("traceidratio"):
+        assert 0 < sampled < len(ids)

@@ -9,8 +9,12 @@ nothing they do either.
 
 A request the sampler drops costs as little as we can make it: the sampler
 is asked first (about the trace id the span would have), and a dropped
-request gets no span at all, only its trace id for the logs and a context
-that switches the asyncpg and redis instrumentations off for it. Under every
+request gets no span at all. A request that brings no trace context (none of
+the propagator's headers) is a new trace, which every standard sampler decides
+by a ratio of its id: that comparison is made here (`Tracing.root_bound`),
+without the sampler's call and without parsing headers that are not there. A
+dropped request gets only its trace id for the logs and a context that
+switches the asyncpg and redis instrumentations off for it. Under every
 standard sampler a child's decision is its server span's (the parent-based
 ones follow the parent; the ratio is of the trace id, which the children
 share), so no child span is lost that would have been kept.
@@ -48,21 +52,52 @@ class ServerSpans:
             ctx.trace_token = context.attach(_QUIET)
             ctx.span = None
             return
+        headers = request.headers
+        for header in tracing.propagated:
+            if header in headers:
+                break
+        else:  # no caller's context: a new trace, decided by its id without asking the sampler
+            trace_id = tracing.trace_ids.generate_trace_id()
+            sampled = tracing.samples_new_trace(trace_id)
+            if sampled is False:
+                self._drop(ctx, trace_id)
+                return
+            self._start_span(request, tracing, context.Context(), trace_id, new_trace=True, decided=sampled)
+            return
         # Only the caller's headers decide the parent, never what this task last had.
-        parent = propagate.extract(request.headers, context=context.Context())
+        parent = propagate.extract(headers, context=context.Context())
+        caller = trace.get_current_span(parent).get_span_context()
+        trace_id = caller.trace_id if caller.is_valid else tracing.trace_ids.generate_trace_id()
+        self._start_span(request, tracing, parent, trace_id, new_trace=not caller.is_valid, decided=False)
+
+    @staticmethod
+    def _drop(ctx: object, trace_id: int) -> None:
+        # No span, and nothing under it: the instrumentations skip their work for this request.
+        ctx.span = None  # type: ignore[attr-defined]
+        ctx.trace_token = context.attach(_QUIET)  # type: ignore[attr-defined]
+        trace_id_var.set(format(trace_id, "032x"))
+
+    def _start_span(
+        self,
+        request: Request,
+        tracing: Tracing,
+        parent: context.Context,
+        trace_id: int,
+        *,
+        new_trace: bool,
+        decided: bool | None,
+    ) -> None:
+        """The server span, if the sampler keeps it (asked here unless `decided` already says so)."""
+        ctx = request.ctx
         method = normalise_method(request.method)
         route = route_template(request) if request.route is not None else None
         name = f"{method} {route}" if route else method
-        caller = trace.get_current_span(parent).get_span_context()
-        trace_id = caller.trace_id if caller.is_valid else tracing.trace_ids.generate_trace_id()
-        decision = tracing.sampler.should_sample(parent, trace_id, name, SpanKind.SERVER).decision
-        if not decision.is_recording():
-            # No span, and nothing under it: the instrumentations skip their work for this request.
-            ctx.span = None
-            ctx.trace_token = context.attach(_QUIET)
-            trace_id_var.set(format(trace_id, "032x"))
-            return
-        if not caller.is_valid:
+        if not decided:
+            decision = tracing.sampler.should_sample(parent, trace_id, name, SpanKind.SERVER).decision
+            if not decision.is_recording():
+                self._drop(ctx, trace_id)
+                return
+        if new_trace:
             start_with(trace_id)  # the span gets the trace id the sampler was asked about
         span = tracing.tracer.start_span(name, context=parent, kind=SpanKind.SERVER)
         start_with(None)  # taken, unless the SDK made no span (a disabled tracer): then for no one

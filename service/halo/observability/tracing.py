@@ -70,11 +70,23 @@ def start_with(trace_id: int | None) -> None:
     _drawn.set(trace_id)
 
 
+TRACE_ID_LOW_BITS = (1 << 64) - 1  # what the ratio samplers look at (the W3C random part)
+
+
 @dataclass
 class Tracing:
     provider: TracerProvider
     tracer: Tracer
     _instrumentors: list[Any] = field(default_factory=list)
+    # The sampler's decision for a new trace (no caller's context), when it is a ratio of the trace
+    # id: sampled when `trace_id & TRACE_ID_LOW_BITS < root_bound`. None: ask the sampler.
+    root_bound: int | None = None
+    propagated: tuple[str, ...] = ()  # the headers the propagator reads (a caller's context)
+
+    def samples_new_trace(self, trace_id: int) -> bool | None:
+        """The decision for a request that brings no context (None: the sampler must be asked)."""
+        bound = self.root_bound
+        return None if bound is None else (trace_id & TRACE_ID_LOW_BITS) < bound
 
     @property
     def sampler(self) -> Sampler:
@@ -108,6 +120,16 @@ def sampler_from(settings: Settings) -> Sampler:
     }[settings.otel_traces_sampler]()
 
 
+def root_bound_of(settings: Settings) -> int | None:
+    """The trace id bound of the standard sampler's decision for a new trace (`Tracing.root_bound`):
+    every standard sampler decides a root span by a ratio of the trace id, 0 and 1 included."""
+    from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
+
+    ratio = {"always_on": 1.0, "always_off": 0.0, "parentbased_always_on": 1.0, "parentbased_always_off": 0.0}
+    rate = ratio.get(settings.otel_traces_sampler, settings.otel_traces_sampler_arg)
+    return TraceIdRatioBased.get_bound_for_rate(rate)
+
+
 def start_tracing(settings: Settings, exporter: SpanExporter | None = None) -> Tracing:
     """A tracer provider for this worker, exporting over OTLP/HTTP.
 
@@ -115,7 +137,7 @@ def start_tracing(settings: Settings, exporter: SpanExporter | None = None) -> T
     spans then leave at once instead of in batches, and the provider is not
     made the process-wide default.
     """
-    from opentelemetry import trace
+    from opentelemetry import propagate, trace
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.sdk.resources import Resource
@@ -134,7 +156,12 @@ def start_tracing(settings: Settings, exporter: SpanExporter | None = None) -> T
         trace.set_tracer_provider(provider)
     else:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing = Tracing(provider, provider.get_tracer("halo", __version__))
+    tracing = Tracing(
+        provider,
+        provider.get_tracer("halo", __version__),
+        root_bound=root_bound_of(settings),
+        propagated=tuple(sorted(propagate.get_global_textmap().fields)),
+    )
     for instrumentor in (AsyncPGInstrumentor(), RedisInstrumentor()):
         instrumentor.instrument(tracer_provider=provider, skip_dep_check=True)
         tracing._instrumentors.append(instrumentor)
