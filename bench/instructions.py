@@ -39,6 +39,7 @@ ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:
 
 
 EXTRA_ENV: dict[str, str] = {}  # --env: settings for every server measured (tracing on, say)
+KEEP: list[Path] = []  # --keep DIR: where each measured run's callgrind output is kept
 
 
 def _env(source: Path, database_url: str, redis_url: str, port: int) -> dict[str, str]:
@@ -138,6 +139,10 @@ def _run(
     match = re.search(r"^(?:summary|totals): (\d+)", out.read_text(errors="replace"), re.MULTILINE)
     if not match or not int(match.group(1)):
         raise RuntimeError(f"nothing counted: see {out.parent}")
+    if KEEP:
+        kept = KEEP[0] / f"{source.name}-{requests}.callgrind"
+        shutil.move(out, kept)
+        print(f"kept {kept} (callgrind_annotate --inclusive=yes {kept})")
     shutil.rmtree(out.parent, ignore_errors=True)
     return int(match.group(1)), served
 
@@ -165,7 +170,11 @@ def main() -> None:
     parser.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="a setting for every server measured"
     )
+    parser.add_argument("--keep", type=Path, help="keep each run's callgrind output in this directory")
     args = parser.parse_args()
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        KEEP.append(args.keep.resolve())
     EXTRA_ENV.update(setting.split("=", 1) for setting in args.env)
 
     name = f"halo_instr_{uuid.uuid4().hex[:8]}"

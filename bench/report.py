@@ -262,8 +262,9 @@ def write_report(results: dict[str, Any], machine: dict[str, str]) -> None:
             "`traceparent`), so the ratio alone decides; at 0 the sampler drops every request, which is the "
             "cost of an unsampled request. "
             "Cost: throughput lost against off; CPU cost: the same from the worker's CPU time a request "
-            f"(export thread included); each the median of {tracing['rounds']} rounds measuring every server "
-            "in turn. Targets: an unsampled request (ratio 0) under 5%, ratio 0.1 under 15%.\n"
+            f"(export thread included); each the median of {tracing['rounds']} rounds, a round measuring "
+            "off before and after each ratio (a ratio against the mean of the two off runs beside it). "
+            "Targets: an unsampled request (ratio 0) under 5%, ratio 0.1 under 15%.\n"
         )
     elif tracing:
         off, on = tracing["off"], tracing["on"]

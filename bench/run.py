@@ -697,9 +697,9 @@ class Bench:
         ratio, OTLP/HTTP in batches to a local collector of its own) at each of TRACING_RATIOS.
         wrk sends no traceparent, so each request starts a trace and the ratio alone decides.
         All the servers run at once (pinned to core 0, wrk to core 1) and are measured in turn,
-        PAIRED_ROUNDS rounds in a rotating order: each cost is the median of the rounds' costs
-        against off in the same round, so that the machine's drift between measurements
-        cancels out. Requests/s, cost, the worker's CPU time a request (export thread included)
+        PAIRED_ROUNDS rounds, the ratios in a rotating order with off measured before and after
+        each: a ratio's cost in a round is against the mean of the two off runs beside it, and its
+        cost is the median over the rounds, so that the machine's drift cancels out. Requests/s, cost, the worker's CPU time a request (export thread included)
         and the spans each collector received."""
         hot = {"ID_MIN": "1", "ID_MAX": str(HOT_SET)}
         labels = ["off", *TRACING_RATIOS]
@@ -721,16 +721,33 @@ class Bench:
         time.sleep(5.5)  # the warm-ups' spans leave (OTEL_BSP_SCHEDULE_DELAY, 5 s) before the count
         for collector in collectors.values():
             collector.reset()
+        ratios = list(TRACING_RATIOS)
         rounds: list[dict[str, dict[str, Any]]] = []
         for index in range(PAIRED_ROUNDS):
-            shift = index % len(labels)
-            measured: dict[str, dict[str, Any]] = {}
-            for label in labels[shift:] + labels[:shift]:
+            shift = index % len(ratios)
+
+            def measure(label: str) -> dict[str, Any]:
                 (worker,) = servers[label].worker_pids()
                 cpu_before = _cpu_seconds(worker)
                 result = wrk(servers[label].url, "detail.lua", env=hot, cpus="1", seconds=PAIRED_SECONDS)
                 result["cpu_us"] = 1e6 * (_cpu_seconds(worker) - cpu_before) / max(result["requests"], 1)
-                measured[label] = result
+                return result
+
+            # off before and after every ratio (off, r1, off, r2, ..., off): each ratio is set
+            # against the mean of the two off runs beside it, so a drift across the pair cancels.
+            measured: dict[str, dict[str, Any]] = {}
+            offs = [measure("off")]
+            for label in ratios[shift:] + ratios[:shift]:
+                measured[label] = measure(label)
+                offs.append(measure("off"))
+                measured[label]["off_rps"] = (offs[-2]["rps"] + offs[-1]["rps"]) / 2
+                measured[label]["off_cpu_us"] = (offs[-2]["cpu_us"] + offs[-1]["cpu_us"]) / 2
+            measured["off"] = {
+                key: statistics.mean(run[key] for run in offs) for key in ("rps", "p50", "p99", "cpu_us")
+            }
+            measured["off"].update(
+                requests=sum(run["requests"] for run in offs), errors=sum(run["errors"] for run in offs)
+            )
             rounds.append(measured)
         for server in servers.values():
             server.stop()  # exports what is still queued
@@ -746,10 +763,10 @@ class Bench:
                 costs["off"] = summary
                 continue
             summary["cost_pct"] = statistics.median(
-                100 * (1 - measured[label]["rps"] / measured["off"]["rps"]) for measured in rounds
+                100 * (1 - measured[label]["rps"] / measured[label]["off_rps"]) for measured in rounds
             )
             summary["cpu_cost_pct"] = statistics.median(
-                100 * (1 - measured["off"]["cpu_us"] / measured[label]["cpu_us"]) for measured in rounds
+                100 * (1 - measured[label]["off_cpu_us"] / measured[label]["cpu_us"]) for measured in rounds
             )
             summary["spans_received"] = collectors[label].spans
             summary["export_requests"] = collectors[label].posts
