@@ -40,6 +40,7 @@ ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:
 
 EXTRA_ENV: dict[str, str] = {}  # --env: settings for every server measured (tracing on, say)
 KEEP: list[Path] = []  # --keep DIR: where each measured run's callgrind output is kept
+CACHE_SIM: list[str] = []  # --cache-sim: valgrind simulates the caches too (misses a request)
 
 
 def _env(source: Path, database_url: str, redis_url: str, port: int) -> dict[str, str]:
@@ -95,9 +96,9 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 300
 
 def _run(
     source: Path, database_url: str, redis_url: str, path: str, requests: int, token: bool
-) -> tuple[int, int]:
-    """Instructions of a whole server run (start, warm-up, `requests` requests, shutdown) and the
-    requests served."""
+) -> tuple[dict[str, int], int]:
+    """Instructions (and with --cache-sim the cache events) of a whole server run (start, warm-up,
+    `requests` requests, shutdown) by event name ("Ir" and so on), and the requests served."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     out = Path(tempfile.mkdtemp(prefix="halo-callgrind-")) / "callgrind.out"
@@ -108,6 +109,7 @@ def _run(
     command = [
         "valgrind",
         "--tool=callgrind",
+        *CACHE_SIM,
         f"--callgrind-out-file={out}",
         PYTHON,
         "-c",
@@ -136,23 +138,27 @@ def _run(
         process.terminate()
         process.wait(300)
         log.close()
-    match = re.search(r"^(?:summary|totals): (\d+)", out.read_text(errors="replace"), re.MULTILINE)
-    if not match or not int(match.group(1)):
+    text = out.read_text(errors="replace")
+    events = re.search(r"^events: (.+)$", text, re.MULTILINE)
+    match = re.search(r"^(?:summary|totals): ([\d ]+)$", text, re.MULTILINE)
+    if not events or not match or not int(match.group(1).split()[0]):
         raise RuntimeError(f"nothing counted: see {out.parent}")
     if KEEP:
         kept = KEEP[0] / f"{source.name}-{requests}.callgrind"
         shutil.move(out, kept)
         print(f"kept {kept} (callgrind_annotate --inclusive=yes {kept})")
     shutil.rmtree(out.parent, ignore_errors=True)
-    return int(match.group(1)), served
+    return dict(zip(events.group(1).split(), map(int, match.group(1).split()), strict=True)), served
 
 
-def measure(source: Path, database_url: str, redis_url: str, path: str, requests: int, token: bool) -> float:
+def measure(
+    source: Path, database_url: str, redis_url: str, path: str, requests: int, token: bool
+) -> dict[str, float]:
     """Two runs that differ only in `requests` more requests: their difference, per request (the
     start-up, the warm-up and the shutdown cancel out)."""
     base, _ = _run(source, database_url, redis_url, path, 0, token)
     total, served = _run(source, database_url, redis_url, path, requests, token)
-    return (total - base) / max(served, 1)
+    return {event: (count - base[event]) / max(served, 1) for event, count in total.items()}
 
 
 def main() -> None:
@@ -171,7 +177,14 @@ def main() -> None:
         "--env", action="append", default=[], metavar="NAME=VALUE", help="a setting for every server measured"
     )
     parser.add_argument("--keep", type=Path, help="keep each run's callgrind output in this directory")
+    parser.add_argument(
+        "--cache-sim",
+        action="store_true",
+        help="simulate the caches: misses a request beside the instructions",
+    )
     args = parser.parse_args()
+    if args.cache_sim:
+        CACHE_SIM.append("--cache-sim=yes")
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         KEEP.append(args.keep.resolve())
@@ -210,10 +223,13 @@ def main() -> None:
             sources.append((rev, tree))
         for label, source in sources:
             per_request = measure(source, database_url, redis_url, args.path, args.requests, args.token)
+            misses = ", ".join(
+                f"{event} {count:,.0f}" for event, count in per_request.items() if event != "Ir"
+            )
             settings = f" [{' '.join(args.env)}]" if args.env else ""
             print(
                 f"{label:12s} {args.path}{' (token)' if args.token else ''}{settings}: "
-                f"{per_request:,.0f} instructions a request"
+                f"{per_request['Ir']:,.0f} instructions a request" + (f" ({misses})" if misses else "")
             )
     finally:
         redis.terminate()
