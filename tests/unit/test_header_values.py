@@ -35,6 +35,7 @@ CASES = [
     (200, {"X-Lone": "carriage\rreturn"}, "text/plain"),
     (304, {}, "application/json"),
     (404, {"Vary": "Origin", "content-length": 12}, "application/json"),
+    (200, {"x-request-id": "abc", "ratelimit-limit": 100}, "application/json"),  # other spellings
 ]
 
 
@@ -76,3 +77,12 @@ def test_a_clean_head_is_made_in_one_block_and_an_unclean_one_header_by_header()
     unclean, _ = _pair(200, {"X-Injected": "ok\r\nSet-Cookie: a=b"}, "application/json")
     assert header_values.processed_headers(clean).block is not None
     assert header_values.processed_headers(unclean).block is None
+
+
+def test_each_name_keeps_its_own_spelling_however_many_names_were_seen() -> None:
+    names = [f"X-Name-{n}" for n in range(300)]  # more than the prefixes it keeps
+    for spelling in (str.title, str.lower, str.upper):
+        for name in names:
+            ours, _ = _pair(200, {spelling(name): "v"}, "text/plain")
+            head = header_values.format_http1_response(200, header_values.processed_headers(ours))
+            assert f"\r\n{spelling(name)}: v\r\n".encode() in head
