@@ -91,9 +91,17 @@ def command_line(plan: Plan, seconds: int = PAIR_SECONDS, connections: int = CON
     ).strip()
 
 
-def paired(plans: dict[str, Plan], rounds: int = ROUNDS, label: str = "") -> dict[str, Any]:
-    """Every plan run back to back, `rounds` times, in the given order in even rounds and reversed in
-    odd ones (a drift of the machine's speed during a round favours each side equally often)."""
+def paired(
+    plans: dict[str, Plan], rounds: int = ROUNDS, label: str = "", references: int | None = None
+) -> dict[str, Any]:
+    """Every plan run back to back, `rounds` times.
+
+    By default in the given order in even rounds and reversed in odd ones (a drift of the machine's
+    speed during a round favours each side equally often). With `references`, the first that many
+    plans run first in every round, in order, and the rest are compared two by two (now, base): each
+    two run one after the other, in swapped order every other round. Then each side of a comparison
+    follows the same plans as the other, as often: in reversed order the side run right after the
+    floor (whose load leaves PostgreSQL busy) was always the same one."""
     names = list(plans)
     for name in names:  # warm-up
         url, script, env = plans[name]
@@ -101,7 +109,7 @@ def paired(plans: dict[str, Plan], rounds: int = ROUNDS, label: str = "") -> dic
     rows: list[dict[str, dict[str, float]]] = []
     for round_number in range(rounds):
         row = {}
-        for name in names if round_number % 2 == 0 else reversed(names):
+        for name in running_order(names, round_number, references):
             url, script, env = plans[name]
             row[name] = wrk(url, script, env=env, seconds=PAIR_SECONDS, cpus=CLIENT_CPUS)
         rows.append(row)
@@ -120,6 +128,17 @@ def paired(plans: dict[str, Plan], rounds: int = ROUNDS, label: str = "") -> dic
         for name in names
     }
     return {"rounds": rounds, "median": medians, "pairs": [{n: r[n]["rps"] for n in names} for r in rows]}
+
+
+def running_order(names: list[str], round_number: int, references: int | None = None) -> list[str]:
+    """The order of one round's runs (see `paired`)."""
+    if references is None:
+        return names if round_number % 2 == 0 else names[::-1]
+    order = names[:references]
+    compared = names[references:]
+    for first, second in zip(compared[::2], compared[1::2], strict=True):
+        order += [first, second] if round_number % 2 == 0 else [second, first]
+    return order
 
 
 def ratio(rows: list[dict[str, float]], top: str, bottom: str) -> float:
@@ -200,19 +219,22 @@ class Round(Bench):
                 )
             for server in (new, old):
                 fill_caches(server.url, 1, CLIENT_CPUS)
+                # and the caller's own state: today's build caches each (user, video) like it read
+                # from PostgreSQL, so the first pass with the token would be cold reads
+                fill_caches(server.url, 1, CLIENT_CPUS, {"TOKEN": self.token})
             fill_caches(floor.url, 1, CLIENT_CPUS, {"PATH_PREFIX": "/videos/"})
             token = {**HOT, "TOKEN": self.token}
             plans: dict[str, Plan] = {
                 "floor": (floor.url, "detail.lua", {**HOT, "PATH_PREFIX": "/videos/"}),
+                "hello": (hello.url, "fixed.lua", {"PATH_FIXED": "/hello"}),
                 "detail_now": (new.url, "detail.lua", HOT),
                 "detail_base": (old.url, "detail.lua", HOT),
                 "detail_token_now": (new.url, "detail.lua", token),
                 "detail_token_base": (old.url, "detail.lua", token),
-                "hello": (hello.url, "fixed.lua", {"PATH_FIXED": "/hello"}),
                 "api_root_now": (new.url, "fixed.lua", {"PATH_FIXED": "/api/v1"}),
                 "api_root_base": (old.url, "fixed.lua", {"PATH_FIXED": "/api/v1"}),
             }
-            result = paired(plans, label="a")
+            result = paired(plans, label="a", references=2)
             rows = result["pairs"]
             result["base"] = subprocess.run(
                 ["git", "-C", str(ROOT), "log", "-1", "--format=%h %s", BASE], capture_output=True, text=True
@@ -448,7 +470,9 @@ def write_round_report(results: dict[str, Any], info: dict[str, str]) -> str:
         f"Seeded {results.get('videos')} videos, {results.get('users')} users; warm = random ids in 1..{HOT_SET}, "
         f"every one cached first. One worker pinned to CPU {SERVER_CPUS}, wrk pinned to CPU {CLIENT_CPUS}, "
         f"{CONNECTIONS} connections; each figure is the median over back-to-back rounds of {PAIR_SECONDS} s runs, "
-        "the order reversed every other round; ratios are the median of the ratios inside each round.",
+        "the order reversed every other round (section a: the floor and hello first, then each now and base "
+        "one after the other, which first swapped every other round); ratios are the median of the ratios "
+        "inside each round.",
         "Non-2xx on warm detail: the seed's adult-only videos (about 5% of them), refused to anonymous and "
         "non-adult callers alike on every side.",
         "",
