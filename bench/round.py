@@ -100,8 +100,8 @@ def paired(
     speed during a round favours each side equally often). With `references`, the first that many
     plans run first in every round, in order, and the rest are compared two by two (now, base): each
     two run one after the other, in swapped order every other round. Then each side of a comparison
-    follows the same plans as the other, as often: in reversed order the side run right after the
-    floor (whose load leaves PostgreSQL busy) was always the same one."""
+    follows the same plans as the other, as often: in reversed order, today's build followed the
+    floor or the old build, and the old build always followed a HALO run."""
     names = list(plans)
     for name in names:  # warm-up
         url, script, env = plans[name]
