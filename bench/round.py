@@ -130,6 +130,50 @@ def paired(
     return {"rounds": rounds, "median": medians, "pairs": [{n: r[n]["rps"] for n in names} for r in rows]}
 
 
+SANIC_EXT_SINCE = "833468e"  # the commit that brought sanic-ext in
+
+
+def build_revision(rev: str) -> tuple[Path, Path]:
+    """A worktree at `rev` and a venv there whose own packages are that HALO alone (editable, no
+    dependencies): the rest come from today's .venv through a .pth line (the old dependencies are
+    a subset of today's; the package index here may not resolve them afresh). Returns the tree and
+    its `halo` command."""
+    tree = Path(tempfile.mkdtemp(prefix="halo-round-base-")) / "tree"
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), rev],
+        check=True,
+        capture_output=True,
+    )
+    venv = tree / ".venv"
+    subprocess.run([sys.base_prefix + "/bin/python3", "-m", "venv", str(venv)], check=True)
+    (site,) = (venv / "lib").glob("python3*/site-packages")
+    today = next((ROOT / ".venv/lib").glob("python3*/site-packages"))
+    lines = [str(today)]
+    # Sanic sets sanic-ext up by itself when it can import it, and its /docs clashes with the older
+    # code's own: a revision from before sanic-ext came in may not import it.
+    has_sanic_ext = (
+        subprocess.run(
+            ["git", "-C", str(ROOT), "merge-base", "--is-ancestor", SANIC_EXT_SINCE, rev]
+        ).returncode
+        == 0
+    )
+    if not has_sanic_ext:
+        lines.append('import sys; sys.modules.setdefault("sanic_ext", None)')
+    (site / "_halo_today_dependencies.pth").write_text("\n".join(lines) + "\n")
+    subprocess.run(
+        [str(venv / "bin/pip"), "install", "--quiet", "--no-deps", "-e", str(tree)],
+        check=True,
+        capture_output=True,
+    )
+    return tree, venv / "bin/halo"
+
+
+def remove_tree(tree: Path) -> None:
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+    shutil.rmtree(tree.parent, ignore_errors=True)
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], capture_output=True)
+
+
 def running_order(names: list[str], round_number: int, references: int | None = None) -> list[str]:
     """The order of one round's runs (see `paired`)."""
     if references is None:
@@ -158,40 +202,12 @@ class Round(Bench):
     # the round's start, built apart
 
     def build_base(self) -> Path:
-        """A worktree at BASE and a venv there whose own packages are the old HALO alone (editable, no
-        dependencies): the rest come from today's .venv through a .pth line (the old dependencies are
-        a subset of today's; the package index here may not resolve them afresh)."""
-        tmp = Path(tempfile.mkdtemp(prefix="halo-round-base-"))
-        self.worktree = tmp / "tree"
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(self.worktree), BASE],
-            check=True,
-            capture_output=True,
-        )
-        venv = self.worktree / ".venv"
-        subprocess.run([sys.base_prefix + "/bin/python3", "-m", "venv", str(venv)], check=True)
-        (site,) = (venv / "lib").glob("python3*/site-packages")
-        today = next((ROOT / ".venv/lib").glob("python3*/site-packages"))
-        # sanic-ext came in this round: Sanic sets it up by itself when it can import it, and its /docs
-        # clashes with the old code's own. The base did not have it installed: it may not import it.
-        (site / "_halo_today_dependencies.pth").write_text(
-            f'{today}\nimport sys; sys.modules.setdefault("sanic_ext", None)\n'
-        )
-        subprocess.run(
-            [str(venv / "bin/pip"), "install", "--quiet", "--no-deps", "-e", str(self.worktree)],
-            check=True,
-            capture_output=True,
-        )
-        return venv / "bin/halo"
+        self.worktree, halo = build_revision(BASE)
+        return halo
 
     def remove_base(self) -> None:
         if self.worktree is not None:
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(self.worktree)],
-                capture_output=True,
-            )
-            shutil.rmtree(self.worktree.parent, ignore_errors=True)
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], capture_output=True)
+            remove_tree(self.worktree)
 
     def base_server(self, name: str = "halo-base", **extra: str) -> Server:
         assert self.old_halo is not None
