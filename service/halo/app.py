@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import multiprocessing
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -81,6 +82,7 @@ from halo.services.first_pages import FirstPages
 from halo.services.health import HealthService
 from halo.services.idempotency import IdempotencyService
 from halo.services.live import LiveHub
+from halo.services.live_places import PlaceTable, SharedPlaces
 from halo.services.trending import TrendingRanking
 from halo.services.video_cache import VideoCache
 from halo.services.videos import VideoService
@@ -437,6 +439,19 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
         def background(work: Coroutine[Any, Any, Any], name: str) -> None:
             resources.tasks.append(asyncio.create_task(quiet(work), name=name))
 
+        shared = getattr(app.shared_ctx, "live_places", None)
+        if shared is not None:
+            places = SharedPlaces.attach(
+                PlaceTable.from_shared(shared),
+                settings.ws_max_connections,
+                settings.ws_max_connections_per_ip,
+            )
+            if places is None:
+                log.warning(
+                    "live sockets: no free column in the instance's table; this worker counts its own share"
+                )
+            else:
+                app.ctx.services.live.share_places(places)
         await database.open_orm(settings)
         if resources.replicas is not None:
             replicas.install(resources.replicas)
@@ -460,6 +475,15 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
         if app.ctx.request_metrics is not None:
             background(_publish_request_metrics(app.ctx.request_metrics), "request-metrics")
         settle_garbage_collector()
+
+    @app.main_process_start
+    async def share_live_places(app: Sanic) -> None:
+        """Several workers: one table of live-socket places for the instance (halo.services.live_places)."""
+        if settings.effective_workers > 1:
+            table = PlaceTable.create(
+                multiprocessing.get_context(), settings.ws_max_connections, settings.effective_workers
+            )
+            app.shared_ctx.live_places = table.shareable()
 
     @app.main_process_stop
     async def wait_for_workers(app: Sanic) -> None:
@@ -505,6 +529,9 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
         await database.close_orm()
         if resources.tracing is not None:
             await asyncio.to_thread(resources.tracing.shutdown)  # exports what is queued
+        places = app.ctx.services.live.places
+        if isinstance(places, SharedPlaces):
+            places.detach()
         if settings.prometheus_multiproc_dir:
             from halo.observability.multiprocess import process_stopped
 

@@ -365,12 +365,13 @@ class Settings(BaseSettings):
 
     @cached_property
     def ws_max_connections_per_worker(self) -> int:
-        """WS_MAX_CONNECTIONS is per instance: each worker takes its share (rounded up)."""
+        """WS_MAX_CONNECTIONS for a worker that counts alone: all of it with one worker, else its share
+        (rounded up; workers count together in the instance's table, halo.services.live_places)."""
         return -(-self.ws_max_connections // self.effective_workers)
 
     @cached_property
     def ws_max_connections_per_ip_per_worker(self) -> int:
-        """WS_MAX_CONNECTIONS_PER_IP is per instance too: each worker takes its share (rounded up)."""
+        """WS_MAX_CONNECTIONS_PER_IP for a worker that counts alone, as above."""
         return -(-self.ws_max_connections_per_ip // self.effective_workers)
 
     @cached_property

@@ -13,7 +13,8 @@ from websockets.exceptions import InvalidStatus
 
 from tests.e2e.conftest import create_video, register
 from tests.support.live import LiveClient, live_url
-from tests.support.server import RunningServer, base_env, serving_pair
+from tests.support.metrics import scrape_until
+from tests.support.server import RunningServer, base_env, serving, serving_pair
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +58,62 @@ async def test_one_client_opening_more_sockets_than_its_cap_at_once_gets_429(
     finally:
         for live in opened:
             await live.close()
+
+
+@pytest.fixture(scope="module")
+def two_workers(database_url: str, redis_url: str) -> Iterator[RunningServer]:
+    """One instance of two workers: its caps are the instance's, whichever worker a socket lands on."""
+    env = base_env(
+        database_url, redis_url, WORKERS="2", WS_MAX_CONNECTIONS_PER_IP="3", WS_MAX_CONNECTIONS="5"
+    )
+    yield from serving(env)
+
+
+async def _open_at_once(url: str, count: int, sources: list[str]) -> tuple[list[LiveClient], list[int]]:
+    async def one(n: int) -> LiveClient | int:
+        try:
+            return await open_socket(url, local_addr=(sources[n % len(sources)], 0))
+        except InvalidStatus as refused:
+            return refused.response.status_code
+
+    results = await asyncio.gather(*(one(n) for n in range(count)))
+    return [r for r in results if isinstance(r, LiveClient)], [r for r in results if isinstance(r, int)]
+
+
+async def _sockets_open(server: RunningServer, count: int) -> None:
+    """Wait (15 s at most) until the instance counts `count` open sockets: a closed socket's place is
+    given back just before the count drops."""
+    scraped = await asyncio.to_thread(
+        scrape_until, server.metrics_url, lambda s: s.value("halo_websocket_connections") == count
+    )
+    assert scraped.value("halo_websocket_connections") == count
+
+
+async def _close(server: RunningServer, sockets: list[LiveClient]) -> None:
+    await _sockets_open(server, len(sockets))  # every one joined (the handshake comes first)
+    for live in sockets:
+        await live.close()
+    await _sockets_open(server, 0)
+
+
+async def test_the_caps_hold_for_the_instance_across_its_workers(two_workers: RunningServer) -> None:
+    async with httpx.AsyncClient(base_url=two_workers.url, timeout=30) as client:
+        video = await create_video(client, await register(client))
+    url = live_url(two_workers.url, video["id"])
+    for _ in range(4):  # connections land on either worker, unevenly: each round spreads them anew
+        opened, refused = await _open_at_once(url, 7, ["127.0.0.91"])
+        try:
+            assert (len(opened), sorted(refused)) == (3, [429] * 4)  # not 2 (one worker's half) nor 4
+        finally:
+            await _close(two_workers, opened)
+    opened, refused = await _open_at_once(url, 8, [f"127.0.0.{n}" for n in range(92, 100)])  # 8 clients
+    try:
+        assert (len(opened), sorted(refused)) == (5, [503] * 3)  # WS_MAX_CONNECTIONS for the instance
+    finally:
+        await _close(two_workers, opened)
+    again, refused = await _open_at_once(url, 5, [f"127.0.0.{n}" for n in range(92, 97)])  # all given back
+    await _close(two_workers, again)
+    assert (len(again), refused) == (5, [])
 
 
 async def test_the_cap_counts_an_ipv6_64_as_one_client(pair: tuple[RunningServer, RunningServer]) -> None:

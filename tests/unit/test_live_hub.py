@@ -17,6 +17,7 @@ from halo.redis.live_signals import LocalLiveSignals
 from halo.services.engagement import Engagement, VideoView
 from halo.services.errors import NotFound
 from halo.services.live import NOT_FOUND, TOO_SLOW, LiveHub, LiveSocket
+from halo.services.live_places import Refusal
 
 
 @dataclass
@@ -205,12 +206,12 @@ def per_client_hub(limit: int) -> tuple[LiveHub, MemoryEngagementStore]:
 async def test_upgrades_arriving_at_once_from_one_client_get_at_most_its_cap() -> None:
     hub, _ = per_client_hub(3)
     admitted = [hub.admit("198.51.100.7") for _ in range(51)]  # all admitted before any joins
-    assert admitted.count(True) == 3
-    assert hub.admit("198.51.100.8")  # another client has its own
+    assert admitted.count(None) == 3 and set(admitted[3:]) == {Refusal.CLIENT}
+    assert hub.admit("198.51.100.8") is None  # another client has its own
     sockets = [await hub.join(1, None, f"a:v{n}", "198.51.100.7") for n in range(3)]
-    assert not hub.admit("198.51.100.7")  # open sockets count too
+    assert hub.admit("198.51.100.7") is Refusal.CLIENT  # open sockets count too
     await hub.leave(sockets[0])
-    assert hub.admit("198.51.100.7")  # a closed one frees its place
+    assert hub.admit("198.51.100.7") is None  # a closed one frees its place
     hub.close_all()
 
 
@@ -218,10 +219,29 @@ async def test_an_admitted_upgrade_that_never_opens_frees_its_place(monkeypatch:
     from halo.services import live
 
     hub, _ = per_client_hub(1)
-    assert hub.admit("198.51.100.9")
-    assert not hub.admit("198.51.100.9")
+    assert hub.admit("198.51.100.9") is None
+    assert hub.admit("198.51.100.9") is Refusal.CLIENT
     monkeypatch.setattr(live, "ADMISSION_SECONDS", 0.0)
-    assert hub.admit("198.51.100.9")
+    assert hub.admit("198.51.100.9") is None
+
+
+async def test_admitted_upgrades_count_against_the_instance_cap_until_they_open_or_expire(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from halo.services import live
+
+    signals = LocalLiveSignals()
+    store = MemoryEngagementStore(on_change=signals.notify)
+    hub = LiveHub(CountingVideos(store), store, signals, capacity=2, presence_ttl_seconds=30, per_client=5)  # type: ignore[arg-type]
+    assert [hub.admit(f"198.51.100.{n}") for n in range(3)] == [None, None, Refusal.FULL]
+    socket = await hub.join(1, None, "a:one", "198.51.100.0")  # takes its admission's place
+    assert hub.admit("198.51.100.3") is Refusal.FULL
+    monkeypatch.setattr(live, "ADMISSION_SECONDS", 0.0)
+    hub.expire_admissions()  # 198.51.100.1 never opened its socket
+    assert hub.admit("198.51.100.3") is None
+    await hub.leave(socket)
+    hub.close_all()
+    assert hub.admit("198.51.100.4") is Refusal.FULL  # shutting down
 
 
 async def test_a_revoked_notice_closes_the_tokens_sockets_only() -> None:

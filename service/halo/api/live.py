@@ -3,7 +3,7 @@
 The upgrade request is an ordinary API request until it is admitted: the
 pipeline authenticates it, checks the rate limit, and `LiveAdmission` checks
 the video (404 for one the caller may not see), the query, the upgrade
-headers and this worker's room, all *before* the handshake, so a refusal is
+headers and the instance's room, all *before* the handshake, so a refusal is
 a normal error in the envelope. After the handshake the socket receives the
 video's engagement (see `halo.services.live`) until either side closes it.
 """
@@ -39,6 +39,7 @@ from halo.services.live import (
     LiveHub,
     LiveSocket,
 )
+from halo.services.live_places import Refusal
 
 log = logging.getLogger("halo.live")
 
@@ -120,10 +121,10 @@ class LiveAdmission:
                 status_code=426,
                 headers={"Upgrade": "websocket"},
             )
-        hub = _hub(request)
-        if not hub.has_room():
+        refusal = _hub(request).admit(request.ctx.client_key)
+        if refusal is Refusal.FULL:
             raise Unavailable("no room for another live connection here; try again shortly")
-        if not hub.admit(request.ctx.client_key):
+        if refusal is Refusal.CLIENT:
             raise Throttled(
                 "too many live connections from this client; close one first",
                 retry_after=PER_CLIENT_RETRY_SECONDS,

@@ -36,6 +36,7 @@ from halo.redis.live_signals import LiveSignals
 from halo.services.auth import Principal
 from halo.services.engagement import VideoView
 from halo.services.errors import NotFound
+from halo.services.live_places import LocalPlaces, Places, Refusal
 from halo.services.videos import VideoService
 from halo.services.visibility import can_see
 
@@ -158,16 +159,15 @@ class LiveHub:
         self._videos = videos
         self._store = store
         self._signals = signals
-        self._capacity = capacity
         self._presence_ttl = presence_ttl_seconds
         self._interval = interval_seconds
         self._refresh = refresh_seconds
         self._feeds: dict[int, _Feed] = {}
         self._open = 0
         self._closing = False
-        self._per_client = per_client
-        self._by_client: Counter[str] = Counter()  # open sockets per client key
-        self._admitted: dict[str, deque[float]] = {}  # upgrades admitted, socket not open yet
+        self.places: Places = LocalPlaces(capacity, per_client)
+        self._admitted: dict[str, deque[float]] = {}  # per client: upgrades admitted, socket not open yet
+        self._admissions: deque[tuple[float, str]] = deque()  # every admission, oldest first
 
     # --- sockets ---------------------------------------------------------------------
 
@@ -175,46 +175,63 @@ class LiveHub:
     def open_sockets(self) -> int:
         return self._open
 
+    def share_places(self, places: Places) -> None:
+        """Count places for the whole instance (`SharedPlaces`) instead of this worker alone."""
+        self.places = places
+
     def has_room(self) -> bool:
-        return not self._closing and self._open < self._capacity
+        return not self._closing and self.places.has_room()
 
-    def admit(self, client: str) -> bool:
-        """Hold a place for one more socket of this client, if it has fewer than its cap (open or
-        admitted); checked and counted with no await between, so upgrades arriving at once cannot
-        all pass. `join` takes the place; one never joined is freed after ADMISSION_SECONDS."""
-        if self._per_client is None:
-            return True
+    def admit(self, client: str) -> Refusal | None:
+        """Hold a place for one more socket of this client, if the instance and the client are
+        below their caps (sockets open or admitted, on every worker); checked and taken in one step,
+        so upgrades arriving at once cannot all pass. `join` takes the place over; one never joined
+        is given back after ADMISSION_SECONDS."""
+        if self._closing:
+            return Refusal.FULL
         now = time.monotonic()
-        admitted = self._admitted.get(client)
-        if admitted is not None:
-            while admitted and admitted[0] <= now - ADMISSION_SECONDS:
-                admitted.popleft()
-        held = self._by_client[client] + (len(admitted) if admitted else 0)
-        if held >= self._per_client:
-            if not admitted and not self._by_client[client]:
-                self._admitted.pop(client, None)
-            return False
-        if len(self._admitted) >= 100_000:  # bounded: forget stale entries
-            self._admitted = {key: q for key, q in self._admitted.items() if q}
-        self._admitted.setdefault(client, deque()).append(now)
-        return True
+        self.expire_admissions(now)
+        refusal = self.places.take(client)
+        if refusal is None:
+            self._admitted.setdefault(client, deque()).append(now)
+            self._admissions.append((now, client))
+        return refusal
 
-    def _admitted_joins(self, client: str) -> None:
-        admitted = self._admitted.get(client)
-        if admitted:
-            admitted.popleft()
+    def expire_admissions(self, now: float | None = None) -> None:
+        """Give back the places of admitted upgrades whose socket never opened."""
+        expired = (time.monotonic() if now is None else now) - ADMISSION_SECONDS
+        admissions = self._admissions
+        while admissions and admissions[0][0] <= expired:
+            _, client = admissions.popleft()
+            admitted = self._admitted.get(client)
+            if admitted and admitted[0] <= expired:  # not joined since (joins take the oldest)
+                admitted.popleft()
+                self.places.give_back(client)
             if not admitted:
-                del self._admitted[client]
+                self._admitted.pop(client, None)
+
+    def _joins_admission(self, client: str) -> bool:
+        admitted = self._admitted.get(client)
+        if not admitted:
+            return False
+        admitted.popleft()
+        if not admitted:
+            del self._admitted[client]
+        return True
 
     async def join(
         self, video_id: int, viewer: Principal | None, viewer_key: str, client: str = ""
     ) -> LiveSocket:
         """Open a socket on the video's feed and count it as a live viewer (NotFound when deleted)."""
-        self._admitted_joins(client)
-        if not self.has_room():  # checked again: other sockets may have opened since admission
+        if self._joins_admission(client):  # its place was taken at admission
+            if self._closing:
+                self.places.give_back(client)
+                raise Full
+        elif self.has_room():
+            self.places.add(client)
+        else:
             raise Full
         socket = LiveSocket(video_id, viewer, viewer_key, client)
-        self._by_client[client] += 1
         feed = self._feeds.get(video_id)
         if feed is None:
             feed = self._feeds[video_id] = _Feed(video_id)
@@ -243,9 +260,7 @@ class LiveHub:
             return
         feed.sockets.discard(socket)
         self._opened(-1)
-        self._by_client[socket.client] -= 1
-        if self._by_client[socket.client] <= 0:
-            del self._by_client[socket.client]
+        self.places.give_back(socket.client)
         feed.viewers[socket.viewer_key] -= 1
         if feed.viewers[socket.viewer_key] <= 0:
             del feed.viewers[socket.viewer_key]
@@ -328,6 +343,7 @@ class LiveHub:
         period = max(0.5, self._presence_ttl / 3)
         while True:
             await asyncio.sleep(period)
+            self.expire_admissions()
             for feed in list(self._feeds.values()):
                 for viewer_key in list(feed.viewers):
                     try:
