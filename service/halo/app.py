@@ -73,6 +73,7 @@ from halo.repositories.users import UserRepository
 from halo.repositories.videos import VideoRepository
 from halo.security.cursors import CursorCodec
 from halo.security.passwords import PasswordHasher
+from halo.security.shared_buckets import BucketTable, SharedTokenBuckets
 from halo.security.token_bucket import LocalRateLimiter, RateLimiter, TokenBucketLimiter
 from halo.security.tokens import TokenCodec
 from halo.services.auth import AuthService
@@ -352,6 +353,7 @@ def _install_middleware(
     rate_limit = RateLimitMiddleware(limiter)
     bearer = BearerAuth(services.auth)
     app.ctx.rate_limit = rate_limit
+    app.ctx.rate_limit_buckets = buckets  # this process's own: beside the instance's, for overflow
     app.ctx.bearer = bearer
     rate_limit.on_limited.append(lambda request: metrics.record_rate_limited())
 
@@ -452,6 +454,11 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
                 )
             else:
                 app.ctx.services.live.share_places(places)
+        shared_buckets = getattr(app.shared_ctx, "rate_buckets", None)
+        if shared_buckets is not None:
+            app.ctx.rate_limit.share(
+                SharedTokenBuckets(BucketTable.from_shared(shared_buckets), app.ctx.rate_limit_buckets)
+            )
         await database.open_orm(settings)
         if resources.replicas is not None:
             replicas.install(resources.replicas)
@@ -477,13 +484,15 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
         settle_garbage_collector()
 
     @app.main_process_start
-    async def share_live_places(app: Sanic) -> None:
-        """Several workers: one table of live-socket places for the instance (halo.services.live_places)."""
+    async def share_instance_tables(app: Sanic) -> None:
+        """Several workers: one table of live-socket places (halo.services.live_places) and one of
+        rate-limit buckets (halo.security.shared_buckets) for the whole instance."""
         if settings.effective_workers > 1:
-            table = PlaceTable.create(
-                multiprocessing.get_context(), settings.ws_max_connections, settings.effective_workers
-            )
-            app.shared_ctx.live_places = table.shareable()
+            context = multiprocessing.get_context()  # Sanic's, set before this runs
+            places = PlaceTable.create(context, settings.ws_max_connections, settings.effective_workers)
+            app.shared_ctx.live_places = places.shareable()
+            buckets = BucketTable.create(context, settings.rate_limit_max_clients)
+            app.shared_ctx.rate_buckets = buckets.shareable()
 
     @app.main_process_stop
     async def wait_for_workers(app: Sanic) -> None:

@@ -145,3 +145,25 @@ async def test_an_adult_flag_reaches_a_worker_that_missed_its_notice(
     finally:
         writer.terminate()
         deaf.terminate()
+
+
+@pytest.fixture(scope="module")
+def local_buckets(database_url: str, redis_url: str) -> Iterator[RunningServer]:
+    """The default backend (`local`) on two workers: the bucket is still one per client for the instance."""
+    env = base_env(database_url, redis_url, WORKERS="2", RATE_LIMIT_RPS="0.01", RATE_LIMIT_BURST="8")
+    yield from serving(env)
+
+
+async def test_requests_at_once_on_both_workers_share_the_clients_bucket(
+    local_buckets: RunningServer,
+) -> None:
+    for round_number, source in enumerate(("127.0.0.61", "127.0.0.62", "127.0.0.63")):
+        # A connection per request, all opened at once: they land on either worker.
+        transport = httpx.AsyncHTTPTransport(local_address=source)
+        limits = httpx.Limits(max_connections=40, max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=local_buckets.url, transport=transport, limits=limits) as http:
+            answers = await asyncio.gather(*(http.get("/api/v1") for _ in range(40)))
+        statuses = sorted(answer.status_code for answer in answers)
+        assert statuses == [200] * 8 + [429] * 32, (round_number, statuses)  # the burst, not one per worker
+        limited = [answer for answer in answers if answer.status_code == 429]
+        assert all(int(answer.headers["Retry-After"]) >= 1 for answer in limited)

@@ -11,7 +11,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from halo.http.routes import EXEMPT_PATHS
-from halo.security.token_bucket import Decision, LocalRateLimiter, RateLimiter
+from halo.redis.rate_limit import RedisRateLimiter
+from halo.security.shared_buckets import SharedTokenBuckets
+from halo.security.token_bucket import Decision, LocalRateLimiter, RateLimiter, TokenBucketLimiter
 
 
 class RateLimited(SanicException):
@@ -27,8 +29,18 @@ class RateLimitMiddleware:
     def __init__(self, limiter: RateLimiter) -> None:
         self._limiter = limiter
         # This process's own buckets are asked directly: no coroutine, no await on the hot path.
-        self._local = limiter.buckets if isinstance(limiter, LocalRateLimiter) else None
+        self._local: TokenBucketLimiter | SharedTokenBuckets | None = (
+            limiter.buckets if isinstance(limiter, LocalRateLimiter) else None
+        )
         self.on_limited: list[Callable[[Request], None]] = []  # metrics
+
+    def share(self, buckets: SharedTokenBuckets) -> None:
+        """Take tokens from the instance's buckets (several workers) instead of this process's own;
+        with the Redis backend, they are what it falls back on while Redis is down."""
+        if self._local is not None:
+            self._local = buckets
+        elif isinstance(self._limiter, RedisRateLimiter):
+            self._limiter.fallback = buckets
 
     def check(self, request: Request) -> Awaitable[None] | None:
         ctx = request.ctx

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from halo.redis.link import RedisLink, StoreUnavailable
+from halo.security.shared_buckets import SharedTokenBuckets
 from halo.security.token_bucket import Decision, TokenBucketLimiter
 
 # KEYS: bucket; ARGV: rate per second, burst -> {allowed, tokens left (string)}
@@ -38,7 +39,7 @@ class RedisRateLimiter:
         self._link = link
         self._rate = rate
         self._burst = burst
-        self._fallback = fallback
+        self.fallback: TokenBucketLimiter | SharedTokenBuckets = fallback
         self._take = link.client.register_script(_TAKE)
 
     async def hit(self, key: str) -> Decision:
@@ -48,7 +49,7 @@ class RedisRateLimiter:
                 write=False,
             )
         except StoreUnavailable:
-            return self._fallback.hit(key)
+            return self.fallback.hit(key)
         left = float(tokens)
         if allowed:
             return Decision(True, self._burst, int(left), 0)
