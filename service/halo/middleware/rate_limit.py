@@ -11,7 +11,6 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from halo.http.routes import EXEMPT_PATHS
-from halo.redis.rate_limit import RedisRateLimiter
 from halo.security.shared_buckets import SharedTokenBuckets
 from halo.security.token_bucket import Decision, LocalRateLimiter, RateLimiter, TokenBucketLimiter
 
@@ -35,12 +34,10 @@ class RateLimitMiddleware:
         self.on_limited: list[Callable[[Request], None]] = []  # metrics
 
     def share(self, buckets: SharedTokenBuckets) -> None:
-        """Take tokens from the instance's buckets (several workers) instead of this process's own;
-        with the Redis backend, they are what it falls back on while Redis is down."""
+        """The local backend: take tokens from the instance's buckets (several workers) instead of
+        this process's own."""
         if self._local is not None:
             self._local = buckets
-        elif isinstance(self._limiter, RedisRateLimiter):
-            self._limiter.fallback = buckets
 
     def check(self, request: Request) -> Awaitable[None] | None:
         ctx = request.ctx
