@@ -123,6 +123,9 @@ async def test_cors_preflight_and_exposed_headers(client: httpx.AsyncClient) -> 
         "ratelimit",
         "retry-after",
         "x-engagement",
+        "etag",
+        "link",
+        "idempotent-replayed",
     }
     stranger = await client.get("/health/live", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in stranger.headers

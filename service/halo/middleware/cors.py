@@ -26,6 +26,10 @@ EXPOSED_HEADERS = (
     "RateLimit",
     "Retry-After",
     "X-Engagement",
+    # v1.1: what a browser app needs to read of the conditional, paging and idempotency answers
+    "ETag",
+    "Link",
+    "Idempotent-Replayed",
 )
 ALLOWED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 ALLOWED_HEADERS = ("Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key", "If-None-Match")
