@@ -557,7 +557,10 @@ def _replica_router(settings: Settings, link: RedisLink | None) -> ReplicaRouter
         return None
     positions = RedisWritePositions(link) if link is not None else MemoryWritePositions()
     router = ReplicaRouter(
-        settings.database_replica_urls, max_lag_seconds=settings.replica_max_lag_seconds, positions=positions
+        settings.database_replica_urls,
+        max_lag_seconds=settings.replica_max_lag_seconds,
+        positions=positions,
+        primary_read_share=settings.replica_primary_read_share,
     )
     if link is not None:  # a failed Redis call or probe: positions may have been missed
         link.on_error(router.positions_failed)

@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     # Streaming replicas for reads (halo.db.replicas); each worker opens a pool of DATABASE_POOL_MAX to each.
     database_replica_urls: CommaList = []
     replica_max_lag_seconds: float = Field(5.0, gt=0, le=3600)
+    # The share of the reads a replica could take that the primary keeps (spreads them over all).
+    replica_primary_read_share: float = Field(0.0, ge=0, lt=1)
     # A transaction-mode pooler between HALO and PostgreSQL (docs/operations.md#behind-pgbouncer):
     # "pgbouncer" turns off asyncpg's statement cache, whose named statements live on one server connection.
     database_pooler: Literal["none", "pgbouncer"] = "none"

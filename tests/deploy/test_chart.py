@@ -396,6 +396,8 @@ def test_helm_test_hook_checks_readiness_through_the_service(tools: Tools) -> No
         "image.pullPolicy=Sometimes",
         "autoscalling.enabled=true",
         "config.extra.lowercase=x",
+        "database.replicaPrimaryReadShare=1",
+        "database.replicaPrimaryReadShare=1.5",
     ],
 )
 def test_values_schema_refuses_bad_values(tools: Tools, bad: str) -> None:
@@ -528,13 +530,18 @@ def test_read_replica_urls_reach_the_pods_through_a_secret(tools: Tools) -> None
     urls = ["postgres://halo:pw@replica-0:5432/halo", "postgres://halo:pw@replica-1:5432/halo"]
     objects = render(
         tools,
-        set_values=[f"database.replicaUrls={{{','.join(urls)}}}", "database.replicaMaxLagSeconds=2"],
+        set_values=[
+            f"database.replicaUrls={{{','.join(urls)}}}",
+            "database.replicaMaxLagSeconds=2",
+            "database.replicaPrimaryReadShare=0.5",
+        ],
     )
     app = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     ref = {e["name"]: e for e in app["env"]}["DATABASE_REPLICA_URLS"]["valueFrom"]["secretKeyRef"]
     secret = one(objects, "Secret", ref["name"])
     assert base64.b64decode(secret["data"][ref["key"]]).decode() == ",".join(urls)
     assert one(objects, "ConfigMap", "halo")["data"]["REPLICA_MAX_LAG_SECONDS"] == "2"
+    assert one(objects, "ConfigMap", "halo")["data"]["REPLICA_PRIMARY_READ_SHARE"] == "0.5"
     assert "replica-0" not in json.dumps([o for o in objects if o["kind"] != "Secret"])  # only in the Secret
     # none by default; with an existing Secret, its replica-urls key if it has one
     plain = one(render(tools), "Deployment")["spec"]["template"]["spec"]["containers"][0]

@@ -272,3 +272,29 @@ async def test_with_redis_down_a_writer_reads_from_the_primary(
     finally:
         for server in servers:
             server.terminate()
+
+
+async def test_with_a_primary_read_share_list_pages_go_to_both(fleet: Fleet) -> None:
+    env = base_env(fleet.database_url, fleet.servers[0].env["REDIS_URL"], WORKERS="1", **fleet.env)
+    server = RunningServer({**env, "REPLICA_PRIMARY_READ_SHARE": "0.5"}).start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            assert await eventually(lambda: replica_serves(fleet, client, server), timeout=30)  # replica up
+            primary, replica = reads(server, "primary"), reads(server, "replica0")
+            skipped = fallbacks(server, "lag") + fallbacks(server, "down")
+            pages = await asyncio.gather(
+                *(
+                    client.get("/api/v1/videos", params={"limit": 5, "sort": "-view_count"})
+                    for _ in range(200)
+                )
+            )
+        assert {page.status_code for page in pages} == {200}
+        on_primary, on_replica = reads(server, "primary") - primary, reads(server, "replica0") - replica
+        assert on_primary + on_replica >= 200
+        assert 60 <= on_primary <= 140 and 60 <= on_replica <= 140, (
+            on_primary,
+            on_replica,
+        )  # about half each
+        assert fallbacks(server, "lag") + fallbacks(server, "down") == skipped  # a share, not a fallback
+    finally:
+        server.terminate()

@@ -117,3 +117,18 @@ def test_lag_is_the_age_of_the_newest_primary_position_replayed(replayed: int, l
     for age, position in ((1.0, 300), (0.5, 400), (0.0, 500)):
         routing._history.append((clock.now - age, position))
     assert routing.lag_of(replayed) == pytest.approx(lag)
+
+
+async def test_the_primary_keeps_its_share_of_the_reads_and_no_fallback_is_counted() -> None:
+    routing, reasons = router()
+    routing.primary_read_share = 1 / 3  # two replicas and the primary: a third each
+    for replica in routing.replicas:
+        healthy(replica)
+    chosen = [await choose(routing) for _ in range(3000)]
+    counts = [chosen.count(None), chosen.count(routing.replicas[0]), chosen.count(routing.replicas[1])]
+    assert all(800 <= count <= 1200 for count in counts), (
+        counts
+    )  # about 1,000 each (standard deviation about 26)
+    assert reasons == []  # a share, not a fallback
+    routing.replicas[0].up = routing.replicas[1].up = False
+    assert await choose(routing) is None and reasons == ["down"]  # no replica: still counted as before

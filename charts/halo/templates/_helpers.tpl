@@ -64,7 +64,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* Environment variables the chart sets itself: refused in config.extra and extraEnvVars. */}}
 {{- define "halo.managedEnv" -}}
-{{- list "HOST" "PORT" "METRICS_HOST" "METRICS_PORT" "WORKERS" "DATABASE_URL" "DATABASE_PASSWORD" "REDIS_URL" "JWT_SECRET" "JWT_PREVIOUS_SECRETS" "DATABASE_POOL_MIN" "DATABASE_POOL_MAX" "DATABASE_POOLER" "DATABASE_MIGRATION_URL" "DATABASE_REPLICA_URLS" "REPLICA_MAX_LAG_SECONDS" "REDIS_POOL_MAX" "REDIS_CLUSTER" "SHUTDOWN_DELAY_SECONDS" "SHUTDOWN_TIMEOUT_SECONDS" "PROMETHEUS_MULTIPROC_DIR" "ENV" "LOG_LEVEL" "LOG_FORMAT" "TRUSTED_PROXIES" | toJson }}
+{{- list "HOST" "PORT" "METRICS_HOST" "METRICS_PORT" "WORKERS" "DATABASE_URL" "DATABASE_PASSWORD" "REDIS_URL" "JWT_SECRET" "JWT_PREVIOUS_SECRETS" "DATABASE_POOL_MIN" "DATABASE_POOL_MAX" "DATABASE_POOLER" "DATABASE_MIGRATION_URL" "DATABASE_REPLICA_URLS" "REPLICA_MAX_LAG_SECONDS" "REPLICA_PRIMARY_READ_SHARE" "REDIS_POOL_MAX" "REDIS_CLUSTER" "SHUTDOWN_DELAY_SECONDS" "SHUTDOWN_TIMEOUT_SECONDS" "PROMETHEUS_MULTIPROC_DIR" "ENV" "LOG_LEVEL" "LOG_FORMAT" "TRUSTED_PROXIES" | toJson }}
 {{- end }}
 
 {{/* Pods at most: the HPA's ceiling (or the fixed count) plus the rolling update's surge. */}}
@@ -141,6 +141,7 @@ DATABASE_POOL_MIN: {{ .Values.database.poolMin | quote }}
 DATABASE_POOL_MAX: {{ .Values.database.poolMax | quote }}
 DATABASE_POOLER: {{ .Values.database.pooler | quote }}
 REPLICA_MAX_LAG_SECONDS: {{ .Values.database.replicaMaxLagSeconds | quote }}
+REPLICA_PRIMARY_READ_SHARE: {{ .Values.database.replicaPrimaryReadShare | quote }}
 REDIS_POOL_MAX: {{ .Values.redis.poolMax | quote }}
 REDIS_CLUSTER: {{ .Values.redis.cluster | quote }}
 SHUTDOWN_DELAY_SECONDS: {{ .Values.shutdown.delaySeconds | quote }}

@@ -4,7 +4,9 @@ With `DATABASE_REPLICA_URLS` each worker has a Tortoise connection `replica<N>` 
 beside `default` (the primary). Reads the repositories mark as such (`Sql.reader()`) go to a
 replica that is up, no more than `REPLICA_MAX_LAG_SECONDS` behind, and (for a caller who
 wrote recently) has replayed the caller's last write; anything else goes to the primary:
-writes, transactions, and every read no replica can serve right now.
+writes, transactions, and every read no replica can serve right now. With
+`REPLICA_PRIMARY_READ_SHARE` the primary also keeps that share of the reads a replica could
+serve, so that with N replicas of its size, 1 / (N + 1) spreads the reads evenly over all.
 
 Health and lag: a background task per worker (`ReplicaRouter.watch`) samples the primary's
 WAL insert position and each replica's replayed position a few times a second. A replica's
@@ -125,12 +127,14 @@ class ReplicaRouter:
         *,
         max_lag_seconds: float,
         positions: WritePositions,
+        primary_read_share: float = 0.0,
         probe_timeout: float = PROBE_TIMEOUT_SECONDS,
         poll_seconds: float = POLL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.replicas = [Replica(f"replica{index}", url) for index, url in enumerate(urls)]
         self.max_lag = max_lag_seconds
+        self.primary_read_share = primary_read_share
         self._positions = positions
         self._probe_timeout = probe_timeout
         self._poll = poll_seconds
@@ -160,6 +164,8 @@ class ReplicaRouter:
         if not usable:
             self._fallback("down" if any(not replica.up for replica in self.replicas) else "lag")
             return None
+        if self.primary_read_share and random.random() < self.primary_read_share:  # noqa: S311 - load spreading
+            return None  # REPLICA_PRIMARY_READ_SHARE: the primary takes its share of the reads
         user = caller.get()
         if user is not None:
             needed = await self._needed(user)
