@@ -298,6 +298,24 @@ def write_report(results: dict[str, Any], machine: dict[str, str]) -> None:
             f"{replicas['ratio']:.2f}× the primary alone (median of {len(replicas['rounds'])} back-to-back "
             f"pairs); the replica served {100 * served:.0f}% of that instance's reads.\n"
         )
+        bound = replicas.get("database_bound")
+        if bound:
+            pools = bound["reads_by_pool"]
+            share = pools.get("replica0", 0.0) / max(sum(pools.values()), 1.0)
+            add("**When PostgreSQL is the bound**, each database on a core of its own:\n")
+            add("| PostgreSQL | req/s (median) |")
+            add("| --- | ---: |")
+            add(f"| the primary alone (CPU 0) | {bound['rps']['primary']:,.0f} |")
+            add(
+                f"| the primary (CPU 0) and the replica (CPU 1) sharing the reads | {bound['rps']['shared']:,.0f} |"
+            )
+            add(
+                f"\n`GET {bound['path']}` (a title search in title order: PostgreSQL reads and sorts every "
+                f"match), 2 workers and wrk on either core; the primary's processes pinned to CPU 0 and the "
+                f"replica's to CPU 1, as on hosts of their own, and `REPLICA_PRIMARY_READ_SHARE=0.5`. With the "
+                f"replica: **{bound['ratio']:.2f}×** the primary alone (median of {len(bound['rounds'])} "
+                f"back-to-back pairs); the replica served {100 * share:.0f}% of the reads.\n"
+            )
     sweep = results.get("sweep")
     if sweep:
         add("## Detail (warm) against concurrency, 1 worker\n")

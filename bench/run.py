@@ -60,6 +60,8 @@ HOT_SET = 10_000  # "warm": random ids in the first 10k videos, all cached after
 CONNECTIONS = 64
 PAIRED_ROUNDS = 1 if QUICK else 6  # back-to-back reference/HALO pairs for the target ratios
 PAIRED_SECONDS = min(SECONDS, 6)  # each side of a pair: shorter runs, more of them, less drift inside one
+# The replicas section's PostgreSQL-bound page: a title search in title order reads and sorts every match.
+DATABASE_BOUND_PAGE = "/api/v1/videos?q=train&limit=20&sort=title"
 # OTEL_TRACES_SAMPLER_ARG for the tracing cost; 0: the sampler drops every request (the unsampled cost)
 TRACING_RATIOS = ("1.0", "0.1", "0.01", "0")
 
@@ -144,6 +146,23 @@ class Server:
         pids = {int(pid) for pid in re.findall(r"pid=(\d+)", out)}
         workers = pids - {self.process.pid}
         return sorted(workers) or [self.process.pid]
+
+
+def pin_cluster(data_directory: Path, cpu: int) -> None:
+    """Every process of a running PostgreSQL cluster onto one CPU; the backends it starts later
+    inherit the postmaster's."""
+    postmaster = int((data_directory / "postmaster.pid").read_text().split()[0])
+    pids = [postmaster]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == postmaster:
+            pids.append(int(stat.parent.name))
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(pid, {cpu})
 
 
 def gin_missing() -> str | None:
@@ -828,8 +847,11 @@ class Bench:
                     }
                 )
             reads = _metric_total(servers["replica"], "halo_db_reads_total")
-            for server in servers.values():
-                server.stop()
+            servers["replica"].stop()
+            bound = self._database_bound_reads(
+                primary, replica, servers["primary"], database_url, replica_url
+            )
+            servers["primary"].stop()
             self.results["replicas"] = {
                 "path": page["PATH_FIXED"],
                 "workers": 2,
@@ -842,11 +864,58 @@ class Bench:
                     measured["replica"]["rps"] / measured["primary"]["rps"] for measured in rounds
                 ),
                 "reads_by_pool": reads,
+                "database_bound": bound,
             }
         finally:
             if replica is not None:
                 replica.destroy()
             primary.destroy()
+
+    def _database_bound_reads(
+        self, primary: Any, replica: Any, alone: Server, database_url: str, replica_url: str
+    ) -> dict[str, Any]:
+        """A page whose cost is PostgreSQL's (a title search in title order: every match read and
+        sorted), with each database on a core of its own, as on hosts of their own (the primary's
+        processes on CPU 0, the replica's on CPU 1; HALO and wrk on either): the primary alone
+        against the primary and the replica sharing the reads (REPLICA_PRIMARY_READ_SHARE=0.5)."""
+        pin_cluster(primary.directory / "data", 0)
+        pin_cluster(replica.directory / "data", 1)
+        shared = self.halo(
+            2,
+            None,
+            "halo-shared-reads",
+            DATABASE_URL=database_url,
+            DATABASE_REPLICA_URLS=replica_url,
+            REPLICA_PRIMARY_READ_SHARE="0.5",
+        )
+        servers = {"primary": alone, "shared": shared}
+        page = {"PATH_FIXED": DATABASE_BOUND_PAGE}
+        for server in servers.values():
+            wrk(server.url, "fixed.lua", env=page, seconds=3)
+        before = _metric_total(shared, "halo_db_reads_total")
+        rounds: list[dict[str, dict[str, Any]]] = []
+        for index in range(PAIRED_ROUNDS):
+            order = ["primary", "shared"] if index % 2 == 0 else ["shared", "primary"]
+            rounds.append(
+                {
+                    label: wrk(servers[label].url, "fixed.lua", env=page, seconds=PAIRED_SECONDS)
+                    for label in order
+                }
+            )
+        after = _metric_total(shared, "halo_db_reads_total")
+        shared.stop()
+        return {
+            "path": DATABASE_BOUND_PAGE,
+            "rounds": rounds,
+            "rps": {
+                label: statistics.median(measured[label]["rps"] for measured in rounds)
+                for label in ("primary", "shared")
+            },
+            "ratio": statistics.median(
+                measured["shared"]["rps"] / measured["primary"]["rps"] for measured in rounds
+            ),
+            "reads_by_pool": {pool: after.get(pool, 0.0) - before.get(pool, 0.0) for pool in after},
+        }
 
     def many_connections(self, target: int = 10_000) -> None:
         halo = self.halo(1, "0", "halo-connections", REQUEST_TIMEOUT_SECONDS="120")
