@@ -109,6 +109,8 @@ T = TypeVar("T")
 class AppState:
     ready: bool = False
     draining: bool = False
+    # Migrations are pending: a request that fails on the missing schema is a 503, not a crash.
+    schema_behind: bool = False
 
 
 @dataclass
@@ -582,6 +584,7 @@ async def _become_ready(app: Sanic) -> None:
         except Exception as exc:
             log.warning("not ready: database unreachable (%s); retrying", exc or type(exc).__name__)
         else:
+            app.ctx.state.schema_behind = bool(pending)
             if not pending:
                 app.ctx.state.ready = True
                 log.info("ready")

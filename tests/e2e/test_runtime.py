@@ -133,6 +133,19 @@ def test_not_ready_until_migrations_are_at_head(postgres_server: str, redis_url:
                 assert response.json()["status"] == "starting"
                 assert httpx.get(f"{server.url}/health/live", timeout=2).status_code == 200
         assert seen_503
+        # A request that needs the missing tables: unavailable for now, not a crash.
+        early = httpx.post(
+            f"{server.url}/api/v1/auth/register",
+            json={
+                "email": "early@example.com",
+                "username": "early_1",
+                "password": "password123",
+                "display_name": "E",
+            },
+            timeout=10,
+        )
+        assert early.status_code == 503, early.text
+        assert early.json()["error"] == "unavailable" and early.headers["Retry-After"] == "5"
         migrate(env)
         server.wait_ready(30)
     finally:

@@ -120,6 +120,17 @@ class EnvelopeErrorHandler(ErrorHandler):
             # The client went away; nobody reads this. 499 (nginx's "client closed request")
             # keeps it out of the 5xx error ratio, and it is no crash.
             return envelope(request, CLIENT_CLOSED_REQUEST, "client_closed_request", "the client went away")
+        if getattr(getattr(request.app.ctx, "state", None), "schema_behind", False):
+            log.warning(
+                "request failed while migrations are pending: %s: %s", type(exception).__name__, exception
+            )
+            return envelope(
+                request,
+                503,
+                "unavailable",
+                "the database is not migrated to this release yet; try again shortly",
+                headers={"Retry-After": "5"},
+            )
         return report_crash(request, exception, envelope)
 
     def _framework_error(self, request: Request, exception: SanicException) -> HTTPResponse:
