@@ -834,18 +834,7 @@ class Bench:
                     2, None, "halo-with-replica", DATABASE_URL=database_url, DATABASE_REPLICA_URLS=replica_url
                 ),
             }
-            page = {"PATH_FIXED": "/api/v1/videos?limit=20&sort=-view_count"}
-            for server in servers.values():
-                wrk(server.url, "fixed.lua", env=page, seconds=3)  # warm: pools, plans, buffers
-            rounds: list[dict[str, dict[str, Any]]] = []
-            for index in range(PAIRED_ROUNDS):
-                order = ["primary", "replica"] if index % 2 == 0 else ["replica", "primary"]
-                rounds.append(
-                    {
-                        label: wrk(servers[label].url, "fixed.lua", env=page, seconds=PAIRED_SECONDS)
-                        for label in order
-                    }
-                )
+            paired = _paired_page(servers, "/api/v1/videos?limit=20&sort=-view_count")
             reads = _metric_total(servers["replica"], "halo_db_reads_total")
             servers["replica"].stop()
             bound = self._database_bound_reads(
@@ -853,16 +842,8 @@ class Bench:
             )
             servers["primary"].stop()
             self.results["replicas"] = {
-                "path": page["PATH_FIXED"],
+                **paired,
                 "workers": 2,
-                "rounds": rounds,
-                "rps": {
-                    label: statistics.median(measured[label]["rps"] for measured in rounds)
-                    for label in ("primary", "replica")
-                },
-                "ratio": statistics.median(
-                    measured["replica"]["rps"] / measured["primary"]["rps"] for measured in rounds
-                ),
                 "reads_by_pool": reads,
                 "database_bound": bound,
             }
@@ -889,31 +870,12 @@ class Bench:
             REPLICA_PRIMARY_READ_SHARE="0.5",
         )
         servers = {"primary": alone, "shared": shared}
-        page = {"PATH_FIXED": DATABASE_BOUND_PAGE}
-        for server in servers.values():
-            wrk(server.url, "fixed.lua", env=page, seconds=3)
         before = _metric_total(shared, "halo_db_reads_total")
-        rounds: list[dict[str, dict[str, Any]]] = []
-        for index in range(PAIRED_ROUNDS):
-            order = ["primary", "shared"] if index % 2 == 0 else ["shared", "primary"]
-            rounds.append(
-                {
-                    label: wrk(servers[label].url, "fixed.lua", env=page, seconds=PAIRED_SECONDS)
-                    for label in order
-                }
-            )
+        paired = _paired_page(servers, DATABASE_BOUND_PAGE)
         after = _metric_total(shared, "halo_db_reads_total")
         shared.stop()
         return {
-            "path": DATABASE_BOUND_PAGE,
-            "rounds": rounds,
-            "rps": {
-                label: statistics.median(measured[label]["rps"] for measured in rounds)
-                for label in ("primary", "shared")
-            },
-            "ratio": statistics.median(
-                measured["shared"]["rps"] / measured["primary"]["rps"] for measured in rounds
-            ),
+            **paired,
             "reads_by_pool": {pool: after.get(pool, 0.0) - before.get(pool, 0.0) for pool in after},
         }
 
@@ -948,6 +910,27 @@ class Bench:
             )
         )
         halo.stop()
+
+
+def _paired_page(servers: dict[str, Server], path: str) -> dict[str, Any]:
+    """Two servers on one page: each warmed (pools, plans, buffers), then PAIRED_ROUNDS back-to-back
+    pairs, the order reversed every other round; each one's median and the second ÷ the first."""
+    page = {"PATH_FIXED": path}
+    for server in servers.values():
+        wrk(server.url, "fixed.lua", env=page, seconds=3)
+    first, second = servers
+    rounds = []
+    for index in range(PAIRED_ROUNDS):
+        order = [first, second] if index % 2 == 0 else [second, first]
+        rounds.append(
+            {label: wrk(servers[label].url, "fixed.lua", env=page, seconds=PAIRED_SECONDS) for label in order}
+        )
+    return {
+        "path": path,
+        "rounds": rounds,
+        "rps": {label: statistics.median(measured[label]["rps"] for measured in rounds) for label in servers},
+        "ratio": statistics.median(measured[second]["rps"] / measured[first]["rps"] for measured in rounds),
+    }
 
 
 def _metric_total(server: Server, name: str) -> dict[str, float]:
