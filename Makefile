@@ -107,7 +107,7 @@ lock: ## regenerate requirements.lock (the image's pinned, hashed dependencies) 
 	$(TOOLS)/lock-venv/bin/python -m pip install --quiet 'uv>=0.5'
 	$(TOOLS)/lock-venv/bin/uv pip compile pyproject.toml tools/build-requirements.in --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes --custom-compile-command "make lock" --quiet -o requirements.lock
 
-bench: $(STAMP) ## load benchmark beside its references (Sanic hello, Sanic floor, Go + Gin) into bench/RESULTS.md (~20 min; needs wrk, h2load, Go + Gin from Debian)
+bench: $(STAMP) ## load benchmark beside its references (Sanic hello, Sanic floor, Go + Gin) into bench/RESULTS.md (~30 min; needs wrk, h2load, Go + Gin from Debian)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	cd bench && ../$(BIN)/python run.py
 
