@@ -73,7 +73,7 @@ from halo.repositories.users import UserRepository
 from halo.repositories.videos import VideoRepository
 from halo.security.cursors import CursorCodec
 from halo.security.passwords import PasswordHasher
-from halo.security.shared_buckets import BucketTable, SharedTokenBuckets
+from halo.security.shared_buckets import BucketTable
 from halo.security.token_bucket import LocalRateLimiter, RateLimiter, TokenBucketLimiter
 from halo.security.tokens import TokenCodec
 from halo.services.auth import AuthService
@@ -355,8 +355,6 @@ def _install_middleware(
     rate_limit = RateLimitMiddleware(limiter)
     bearer = BearerAuth(services.auth)
     app.ctx.rate_limit = rate_limit
-    app.ctx.rate_limiter = limiter
-    app.ctx.rate_limit_buckets = buckets  # this process's own: beside the instance's, for overflow
     app.ctx.bearer = bearer
     rate_limit.on_limited.append(lambda request: metrics.record_rate_limited())
 
@@ -459,12 +457,7 @@ def _install_lifecycle(app: Sanic, settings: Settings, observability: Observabil
                 app.ctx.services.live.share_places(places)
         shared_buckets = getattr(app.shared_ctx, "rate_buckets", None)
         if shared_buckets is not None:
-            instance_buckets = SharedTokenBuckets(
-                BucketTable.from_shared(shared_buckets), app.ctx.rate_limit_buckets
-            )
-            app.ctx.rate_limit.share(instance_buckets)  # the local backend
-            if isinstance(app.ctx.rate_limiter, RedisRateLimiter):
-                app.ctx.rate_limiter.fallback = instance_buckets  # while Redis is down
+            app.ctx.rate_limit.share(BucketTable.from_shared(shared_buckets))
         await database.open_orm(settings)
         if resources.replicas is not None:
             replicas.install(resources.replicas)

@@ -85,7 +85,7 @@ def test_a_slot_whose_client_holds_nothing_is_reused_without_losing_the_clients_
     from halo.services import live_places
 
     monkeypatch.setattr(
-        live_places, "_digest", lambda client: 1024 * (1 + int(client))
+        live_places, "client_digest", lambda client: 1024 * (1 + int(client))
     )  # all start at slot 0
     table = PlaceTable.create(SPAWN, capacity=100, workers=1)
     places = SharedPlaces.attach(table, capacity=100, per_client=1)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from halo import shared_tables
 from halo.security import shared_buckets
 from halo.security.shared_buckets import BucketTable, SharedTokenBuckets
 from halo.security.token_bucket import TokenBucketLimiter
@@ -65,7 +66,7 @@ def test_an_idle_full_bucket_gives_its_slot_to_a_new_client_and_a_full_window_ov
 ) -> None:
     clock = Clock()
     monkeypatch.setattr(shared_buckets, "time", SimpleNamespace(monotonic=clock.monotonic))
-    monkeypatch.setattr(shared_buckets, "PROBES", 2)
+    monkeypatch.setattr(shared_tables, "PROBES", 2)
     table = BucketTable.create(SPAWN, max_clients=100)
     overflow = TokenBucketLimiter(1.0, 2, clock=clock.monotonic)
     buckets = SharedTokenBuckets(table, overflow)

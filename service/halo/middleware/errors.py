@@ -120,7 +120,7 @@ class EnvelopeErrorHandler(ErrorHandler):
             # The client went away; nobody reads this. 499 (nginx's "client closed request")
             # keeps it out of the 5xx error ratio, and it is no crash.
             return envelope(request, CLIENT_CLOSED_REQUEST, "client_closed_request", "the client went away")
-        if getattr(getattr(request.app.ctx, "state", None), "schema_behind", False):
+        if request.app.ctx.state.schema_behind:
             log.warning(
                 "request failed while migrations are pending: %s: %s", type(exception).__name__, exception
             )

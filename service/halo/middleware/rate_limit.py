@@ -11,7 +11,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from halo.http.routes import EXEMPT_PATHS
-from halo.security.shared_buckets import SharedTokenBuckets
+from halo.security.shared_buckets import BucketTable, SharedTokenBuckets
 from halo.security.token_bucket import Decision, LocalRateLimiter, RateLimiter, TokenBucketLimiter
 
 
@@ -33,11 +33,12 @@ class RateLimitMiddleware:
         )
         self.on_limited: list[Callable[[Request], None]] = []  # metrics
 
-    def share(self, buckets: SharedTokenBuckets) -> None:
-        """The local backend: take tokens from the instance's buckets (several workers) instead of
-        this process's own."""
-        if self._local is not None:
-            self._local = buckets
+    def share(self, table: BucketTable) -> None:
+        """Several workers: the instance's buckets (halo.security.shared_buckets) stand in for this
+        process's own, those the local backend takes tokens from and the Redis one falls back on."""
+        self._limiter.share(table)
+        if isinstance(self._limiter, LocalRateLimiter):
+            self._local = self._limiter.buckets
 
     def check(self, request: Request) -> Awaitable[None] | None:
         ctx = request.ctx

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from halo.redis.link import RedisLink, StoreUnavailable
-from halo.security.shared_buckets import SharedTokenBuckets
+from halo.security.shared_buckets import BucketTable, SharedTokenBuckets
 from halo.security.token_bucket import Decision, TokenBucketLimiter
 
 # KEYS: bucket; ARGV: rate per second, burst -> {allowed, tokens left (string)}
@@ -41,6 +41,11 @@ class RedisRateLimiter:
         self._burst = burst
         self.fallback: TokenBucketLimiter | SharedTokenBuckets = fallback
         self._take = link.client.register_script(_TAKE)
+
+    def share(self, table: BucketTable) -> None:
+        """While Redis is down, the instance's buckets instead of this process's own."""
+        if isinstance(self.fallback, TokenBucketLimiter):
+            self.fallback = SharedTokenBuckets(table, overflow=self.fallback)
 
     async def hit(self, key: str) -> Decision:
         try:

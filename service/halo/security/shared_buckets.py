@@ -6,17 +6,16 @@ the main process makes one `BucketTable` in shared memory before the workers sta
 `shared_ctx`), and every worker takes its tokens from it under one lock: a client has one bucket for
 the instance, as with a single worker. `RATE_LIMIT_BACKEND=redis` makes it one for the fleet.
 
-A bucket is a client's 64-bit digest, its tokens and when they were counted, in open addressing with
-linear probing over at most `PROBES` slots. A bucket idle long enough to refill is the same as none,
-so its slot is taken over by the next new client that probes it; the table has two slots for every
-client `RATE_LIMIT_MAX_CLIENTS` allows. A client that finds no slot in its probe window (not seen in
-practice at that load) is limited by the worker's own buckets instead.
+A bucket is its client's row (found as `halo.shared_tables` finds it): its tokens and when they
+were counted. A bucket idle long enough to refill is the same as none, so its slot is taken over
+by the next new client that probes it; the table has two slots for every client
+`RATE_LIMIT_MAX_CLIENTS` allows. A client whose probe window holds no such slot is limited by the
+worker's own buckets instead.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import math
 import time
 from dataclasses import dataclass
@@ -24,8 +23,8 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 from halo.security.token_bucket import Decision, TokenBucketLimiter
+from halo.shared_tables import client_digest, find_slot, slot_count
 
-PROBES = 64
 MIN_SLOTS = 1024
 MAX_SLOTS = 1 << 22
 DIGESTS_KEPT = 65_536  # each worker remembers this many clients' digests
@@ -41,9 +40,7 @@ class BucketTable:
 
     @classmethod
     def create(cls, context: BaseContext, max_clients: int) -> BucketTable:
-        slots = MIN_SLOTS
-        while slots < 2 * max_clients and slots < MAX_SLOTS:
-            slots *= 2
+        slots = slot_count(2 * max_clients, MIN_SLOTS, MAX_SLOTS)
         return cls(
             lock=context.Lock(),
             keys=context.Array(ctypes.c_uint64, slots, lock=False),  # type: ignore[attr-defined]
@@ -70,49 +67,33 @@ class SharedTokenBuckets:
         self._lock = table.lock
         self._keys = table.keys
         self._state = table.state
-        self._mask = len(table.keys) - 1
         self._digests: dict[str, int] = {}
 
     def _digest(self, key: str) -> int:
         if len(self._digests) >= DIGESTS_KEPT:
             self._digests.clear()
-        value = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little") or 1
-        self._digests[key] = value  # 0 marks a slot never used
+        value = self._digests[key] = client_digest(key)
         return value
 
     def hit(self, key: str) -> Decision:
         digest = self._digests.get(key) or self._digest(key)
-        keys, state, mask, rate, burst = self._keys, self._state, self._mask, self.rate, self.burst
-        start = digest & mask
+        keys, state, rate, burst = self._keys, self._state, self.rate, self.burst
         with self._lock:
             now = time.monotonic()  # one clock for every process of the host
             idle_since = now - self._full_after
-            reusable = -1
-            for probe in range(PROBES):
-                slot = (start + probe) & mask
-                found = keys[slot]
-                if found == digest:
-                    tokens = min(burst, state[2 * slot] + max(0.0, now - state[2 * slot + 1]) * rate)
-                    break
-                if found == 0:  # never used: the digest is in no later slot
-                    if reusable < 0:
-                        reusable = slot
-                    break
-                if reusable < 0 and state[2 * slot + 1] <= idle_since:
-                    reusable = slot  # refilled by now: the same as no bucket
+            slot, found = find_slot(keys, digest, lambda slot: state[2 * slot + 1] <= idle_since)
+            if found:
+                tokens = min(burst, state[2 * slot] + max(0.0, now - state[2 * slot + 1]) * rate)
+            elif slot < 0:
+                return self._overflow.hit(key)
             else:
-                found = 0
-            if found != digest:
-                if reusable < 0:
-                    return self._overflow.hit(key)
-                slot = reusable
                 keys[slot] = digest
                 tokens = float(burst)
-            if tokens >= 1.0:
+            allowed = tokens >= 1.0
+            if allowed:
                 tokens -= 1.0
-                state[2 * slot] = tokens
-                state[2 * slot + 1] = now
-                return Decision(True, burst, int(tokens), 0)
             state[2 * slot] = tokens
             state[2 * slot + 1] = now
+        if allowed:
+            return Decision(True, burst, int(tokens), 0)
         return Decision(False, burst, 0, max(1, math.ceil((1.0 - tokens) / rate)))

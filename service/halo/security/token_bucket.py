@@ -12,7 +12,10 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    from halo.security.shared_buckets import BucketTable, SharedTokenBuckets
 
 
 class Decision(NamedTuple):
@@ -27,6 +30,9 @@ class Decision(NamedTuple):
 
 class RateLimiter(Protocol):
     async def hit(self, key: str) -> Decision: ...
+
+    def share(self, table: BucketTable) -> None:
+        """Several workers: the instance's buckets stand in for this process's own."""
 
 
 class TokenBucketLimiter:
@@ -87,7 +93,13 @@ class LocalRateLimiter:
     """This process's buckets behind the awaitable `RateLimiter` interface."""
 
     def __init__(self, buckets: TokenBucketLimiter) -> None:
-        self.buckets = buckets
+        self.buckets: TokenBucketLimiter | SharedTokenBuckets = buckets
 
     async def hit(self, key: str) -> Decision:
         return self.buckets.hit(key)
+
+    def share(self, table: BucketTable) -> None:
+        from halo.security.shared_buckets import SharedTokenBuckets  # it builds on this module
+
+        if isinstance(self.buckets, TokenBucketLimiter):
+            self.buckets = SharedTokenBuckets(table, overflow=self.buckets)

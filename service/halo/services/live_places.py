@@ -12,17 +12,15 @@ is one step, so upgrades arriving at once on several workers cannot all pass.
   the columns of live workers. A worker that dies leaves its column behind; it stops counting at
   once (its process is gone) and the worker that replaces it clears it and takes it over.
 
-A client is a short string (an IPv4 address, an IPv6 /64); the table keeps a 64-bit digest of
-it, in open addressing with linear probing over at most `PROBES` slots. A slot whose client holds
-no place anywhere is reused. The table has four slots for every socket the instance may hold, so
-a probe window full of clients that all hold places does not happen in practice; if it did, the
-upgrade would be refused (429) rather than counted nowhere.
+Clients are found as `halo.shared_tables` finds them (a digest, a probe window); a slot whose
+client holds no place on any live worker is taken over. The table has four slots for every socket
+the instance may hold, so it is at most a quarter full of clients holding places; an upgrade whose
+probe window is full of them anyway is refused (429) rather than counted nowhere.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -30,10 +28,13 @@ from enum import Enum
 from multiprocessing.context import BaseContext
 from typing import Any, Protocol
 
+from halo.shared_tables import client_digest, find_slot, slot_count
+
 log = logging.getLogger("halo.live")
 
-PROBES = 64
+MIN_SLOTS = 1024
 MAX_SLOTS = 1 << 20
+COUNT_BYTES = ctypes.sizeof(ctypes.c_int32)
 SPARE_COLUMNS = 2  # a replacement worker may start before the column of the one it replaces is free
 
 
@@ -100,9 +101,7 @@ class PlaceTable:
 
     @classmethod
     def create(cls, context: BaseContext, capacity: int, workers: int) -> PlaceTable:
-        slots = 1024
-        while slots < 4 * capacity and slots < MAX_SLOTS:
-            slots *= 2
+        slots = slot_count(4 * capacity, MIN_SLOTS, MAX_SLOTS)
         columns = workers + SPARE_COLUMNS
         return cls(
             lock=context.Lock(),
@@ -118,11 +117,6 @@ class PlaceTable:
     @classmethod
     def from_shared(cls, shared: tuple[Any, ...]) -> PlaceTable:
         return cls(*shared)
-
-
-def _digest(client: str) -> int:
-    value = int.from_bytes(hashlib.blake2b(client.encode(), digest_size=8).digest(), "little")
-    return value or 1  # 0 marks a slot never used
 
 
 def _alive(pid: int) -> bool:
@@ -158,8 +152,8 @@ class SharedPlaces:
             for column in range(len(owners)):
                 owner = owners[column]
                 if owner == pid or owner == 0 or not _alive(owner):
-                    stride = len(table.keys) + 1
-                    ctypes.memset(ctypes.addressof(table.counts) + column * stride * 4, 0, stride * 4)
+                    stride = (len(table.keys) + 1) * COUNT_BYTES
+                    ctypes.memset(ctypes.addressof(table.counts) + column * stride, 0, stride)
                     owners[column] = pid
                     return cls(table, capacity, per_client, column)
         return None
@@ -168,7 +162,9 @@ class SharedPlaces:
         """This worker holds nothing any more (it is stopping)."""
         table = self._table
         with table.lock:
-            ctypes.memset(ctypes.addressof(table.counts) + self._mine * 4, 0, self._stride * 4)
+            ctypes.memset(
+                ctypes.addressof(table.counts) + self._mine * COUNT_BYTES, 0, self._stride * COUNT_BYTES
+            )
             table.owners[self._column] = 0
 
     def _live_columns(self) -> list[int]:
@@ -182,27 +178,20 @@ class SharedPlaces:
         ]
 
     def _find(self, digest: int, counts: Any, columns: list[int], insert: bool) -> int | None:
-        """The slot of the digest; with `insert`, a new one when it has none (None: no room)."""
-        keys = self._table.keys
-        start = digest & (self._slots - 1)
-        reusable = None
-        for probe in range(PROBES):
-            slot = (start + probe) & (self._slots - 1)
-            key = keys[slot]
-            if key == digest:
-                return slot
-            if key == 0:  # never used: the digest is in no later slot
-                if reusable is None:
-                    reusable = slot
-                break
-            if reusable is None and not any(counts[column + slot] for column in columns):
-                reusable = slot
-        if insert and reusable is not None:
-            keys[reusable] = digest
-        return reusable if insert else None
+        """The slot of the digest; with `insert`, a new one when it has none (None: no room). A slot
+        whose client holds no place on any live worker is taken over."""
+        slot, found = find_slot(
+            self._table.keys, digest, lambda slot: not any(counts[column + slot] for column in columns)
+        )
+        if found:
+            return slot
+        if insert and slot >= 0:
+            self._table.keys[slot] = digest
+            return slot
+        return None
 
     def take(self, client: str) -> Refusal | None:
-        digest = _digest(client)
+        digest = client_digest(client)
         table = self._table
         counts = table.counts
         total = self._slots
@@ -223,7 +212,7 @@ class SharedPlaces:
         return None
 
     def add(self, client: str) -> None:
-        digest = _digest(client)
+        digest = client_digest(client)
         table = self._table
         with table.lock:
             slot = self._find(digest, table.counts, self._live_columns(), insert=True)
@@ -232,7 +221,7 @@ class SharedPlaces:
             table.counts[self._mine + self._slots] += 1
 
     def give_back(self, client: str) -> None:
-        digest = _digest(client)
+        digest = client_digest(client)
         table = self._table
         counts = table.counts
         with table.lock:
