@@ -14,6 +14,7 @@ sanic-ext writes an OpenAPI 3.0.3 document while pydantic writes JSON Schema 202
 
 from __future__ import annotations
 
+import asyncio
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from pydantic_core import core_schema
 from sanic import Blueprint, Sanic
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from sanic.response.convenience import guess_content_type, validate_file
+from sanic.response.convenience import validate_file
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi.builders import OperationStore, SpecificationBuilder
 from sanic_ext.extensions.openapi.definitions import Parameter, Reference, RequestBody
@@ -64,22 +65,26 @@ OAS_CONFIG: dict[str, Any] = {
 blueprint = Blueprint("docs")
 
 
+# The page's files by suffix (mimetypes' tables would cost every worker a third of a megabyte).
+_CONTENT_TYPES = {
+    ".js": "text/javascript; charset=utf-8",  # RFC 9239
+    ".txt": "text/plain; charset=utf-8",
+    ".LICENSE": "text/plain; charset=utf-8",
+}
+
+
 def _asset(uri: str, source: Path, name: str) -> None:
-    """One of the page's files, read once, as a plain GET route: sanic-ext's automatic HEAD then
-    answers it like any other GET (a static route answers its own HEAD with neither the body's
-    length and encoding nor its Cache-Control)."""
-    body = source.read_bytes()
+    """One of the page's files as a plain GET route: sanic-ext's automatic HEAD then answers it like
+    any other GET (a static route answers its own HEAD with neither the body's length and encoding
+    nor its Cache-Control). Read from disk when asked for (the system's page cache keeps it), not
+    held by every worker: Redoc's bundle is over a megabyte, and the page is seldom read."""
     modified = source.stat().st_mtime
-    content_type = guess_content_type(str(source))
-    if "charset=" not in content_type and (
-        content_type.startswith("text/") or content_type == "application/javascript"
-    ):
-        content_type += "; charset=utf-8"
+    content_type = _CONTENT_TYPES[source.suffix]
     headers = {"Last-Modified": formatdate(modified, usegmt=True), "Cache-Control": "no-cache"}
 
     async def serve(request: Request) -> HTTPResponse:
         return await validate_file(request.headers, modified) or HTTPResponse(
-            body, content_type=content_type, headers=headers
+            await asyncio.to_thread(source.read_bytes), content_type=content_type, headers=headers
         )
 
     blueprint.add_route(openapi.exclude()(serve), uri, methods=["GET"], name=name, ctx_asset=True)

@@ -10,12 +10,13 @@ from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 from tortoise.backends.base.config_generator import expand_db_url
 
 from halo.config import Settings
 from halo.db.replicas import replica_connection
+from halo.db.sqlite import store_datetimes_as_text
 
 APP_LABEL = "halo"
 MODELS_MODULE = "halo.db.models"
@@ -66,7 +67,9 @@ def tortoise_config(settings: Settings, *, pool_max: int | None = None) -> dict[
     """The Tortoise config for this deployment; `pool_max` overrides the pool size (the CLI needs 2)."""
     connection = expand_db_url(settings.database_url)
     credentials = connection["credentials"]
-    if not settings.is_sqlite:
+    if settings.is_sqlite:
+        store_datetimes_as_text()
+    else:
         maximum = pool_max if pool_max is not None else settings.database_pool_max
         credentials.update(
             minsize=min(settings.database_pool_min, maximum),

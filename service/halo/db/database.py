@@ -12,7 +12,6 @@ from typing import Any
 
 import asyncpg
 from tortoise import Tortoise, connections
-from tortoise.migrations.api import migrate as tortoise_migrate
 
 from halo.config import Settings
 from halo.db.clients import APP_LABEL, MIGRATIONS_MODULE, tortoise_config
@@ -158,6 +157,8 @@ async def migrate(
             report(f"applied {app_label}.{name}")
 
     try:
+        from tortoise.migrations.api import migrate as tortoise_migrate  # only here: not in a serving worker
+
         await tortoise_migrate(config=tortoise_config(settings, pool_max=2), progress=progress)
     finally:
         await Tortoise.close_connections()

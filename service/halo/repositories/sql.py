@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
-import tortoise.backends.sqlite.executor  # noqa: F401 - registers its datetime adapter, replaced below
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from halo.db import replicas
+from halo.db.sqlite import datetime_text
 
 T = TypeVar("T")
 _PLACEHOLDER = re.compile(r"\$(\d+)")
@@ -46,17 +45,7 @@ def db_datetime(value: datetime, dialect: str) -> Any:
     """A datetime parameter as the dialect stores it (SQLite: fixed-width text, so it sorts)."""
     if dialect == "postgres":
         return value
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
-
-
-def _sqlite_datetime(value: datetime) -> str:
-    return db_datetime(value if value.tzinfo else value.replace(tzinfo=UTC), "sqlite")
-
-
-# Tortoise's SQLite executor stores datetimes as isoformat(" "), which leaves ".000000" out when the
-# microseconds are 0, so the ORM's rows would not sort as text beside the keyset pages' parameters:
-# on SQLite every datetime parameter, the ORM's too, is the fixed-width text of `db_datetime`.
-sqlite3.register_adapter(datetime, _sqlite_datetime)
+    return datetime_text(value)
 
 
 class Sql:
