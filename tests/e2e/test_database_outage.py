@@ -48,3 +48,58 @@ def test_database_outage_degrades_then_recovers_without_restart(
             assert http.get("/health").json()["status"] == "ok"
     finally:
         server.terminate()
+
+
+def test_during_an_outage_signed_in_callers_read_what_anonymous_ones_can(
+    throwaway_postgres: services.ThrowawayPostgres, redis_url: str
+) -> None:
+    """A caller this worker authenticated lately is known without PostgreSQL: their reads served
+    from the cache and Redis answer as an anonymous caller's do. A caller it has not seen still
+    gets a 503, a logged-out token is still refused, and writes still need the database."""
+    database_url = asyncio.run(services.create_database(throwaway_postgres.url))
+    env = base_env(database_url, redis_url, WORKERS="1", DATABASE_TIMEOUT_SECONDS="2")
+    migrate(env)
+    server = RunningServer(env).start()
+    elsewhere = RunningServer(env).start()  # another replica: its callers are not known here
+    try:
+        with (
+            httpx.Client(base_url=server.url, timeout=15) as http,
+            httpx.Client(base_url=elsewhere.url, timeout=15) as other_replica,
+        ):
+            account, token = register_now(http)
+            reader = {"Authorization": f"Bearer {token}"}
+            unseen = {"Authorization": f"Bearer {register_now(other_replica)[1]}"}
+            login = {"email": account["email"], "password": account["password"]}
+            ended = {"Authorization": f"Bearer {http.post('/api/v1/auth/login', json=login).json()['token']}"}
+            assert http.post("/api/v1/auth/logout", headers=ended).status_code == 204
+            made = http.post(
+                "/api/v1/videos",
+                json={"title": "outage", "stream_url": "https://cdn.example.com/o.m3u8"},
+                headers=reader,
+            )
+            assert made.status_code == 201, made.text
+            path = f"/api/v1/videos/{made.json()['id']}"
+            assert http.put(f"{path}/like", headers=reader).status_code in (200, 204)
+            before = http.get(path, headers=reader)
+            assert before.status_code == 200
+            assert before.json()["viewer"] == {"liked": True}
+
+            throwaway_postgres.stop()
+            read = http.get(path, headers=reader)
+            assert read.status_code == 200, read.text
+            assert read.json()["title"] == "outage"
+            assert read.json()["viewer"] == {"liked": True}
+            assert read.json()["like_count"] == 1
+            assert http.get(path).status_code == 200  # as for an anonymous caller
+            assert_envelope(http.get(path, headers=unseen), 503, "unavailable")
+            assert_envelope(http.get(path, headers=ended), 401, "unauthorized")
+            assert_envelope(http.delete(f"{path}/like", headers=reader), 503, "unavailable")
+            assert_envelope(http.get("/api/v1/auth/profile", headers=reader), 503, "unavailable")
+
+            throwaway_postgres.start()
+            poll_until(lambda: http.get(path, headers=unseen).status_code == 200, 30, 0.2)
+            assert http.get(path, headers=unseen).status_code == 200
+            assert http.delete(f"{path}/like", headers=reader).status_code in (200, 204)
+    finally:
+        server.terminate()
+        elsewhere.terminate()

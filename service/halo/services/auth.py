@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +17,7 @@ from halo.redis.link import StoreUnavailable
 from halo.redis.login_throttle import LoginThrottle
 from halo.redis.registration_limit import RegistrationLimit
 from halo.redis.revocation_cache import RevocationCache
-from halo.repositories.errors import UniqueViolation
+from halo.repositories.errors import DatabaseUnavailable, UniqueViolation
 from halo.repositories.revocations import RevocationRepository
 from halo.repositories.users import AuthState, UserRecord, UserRepository
 from halo.security.passwords import HasherBusy, PasswordHasher, PasswordTooLong
@@ -81,6 +83,7 @@ class AuthService:
         self._reload: asyncio.Task[None] | None = None
         # Authenticated requests that arrive together read their callers' state in one query.
         self._states: ReadCoalescer[int, AuthState] = ReadCoalescer(users.auth_states)
+        self._known = KnownStates()
 
     async def register(
         self, *, email: str, username: str, password: str, display_name: str, is_adult: bool, client: str
@@ -125,7 +128,7 @@ class AuthService:
             )
         except UniqueViolation as exc:  # lost a race with a concurrent registration
             raise _conflict({exc.field}) from None
-        return Session(self._tokens.issue(user.id), user)
+        return self._session(user)
 
     async def login(self, *, email: str, password: str, client: str) -> Session:
         """A token for the right password. The attempt is counted before the password is checked
@@ -147,7 +150,15 @@ class AuthService:
         if not matched or user is None:
             raise Unauthorized(BAD_CREDENTIALS, reason="bad_credentials")
         await self._throttle.succeeded(email, client)
+        return self._session(user)
+
+    def _session(self, user: UserRecord) -> Session:
+        self._seen(user)
         return Session(self._tokens.issue(user.id), user)
+
+    def _seen(self, user: UserRecord) -> None:
+        """A user just read or written: what an outage would fall back on (`KnownStates`)."""
+        self._known.remember(user.id, AuthState(user.id, user.is_adult, user.adult_mode))
 
     async def logout(self, principal: Principal) -> None:
         await self._revocations.revoke(principal.jti, principal.expires_at)
@@ -165,10 +176,9 @@ class AuthService:
             claims = self._tokens.verify(token)
         except InvalidToken as exc:
             raise Unauthorized("invalid or expired token", reason=exc.reason) from None
-        states, revoked = await asyncio.gather(
-            self._states.read((claims.user_id,)), self._is_revoked(claims.jti)
+        state, revoked = await asyncio.gather(
+            self._caller_state(claims.user_id), self._is_revoked(claims.jti)
         )
-        state = states.get(claims.user_id)
         if revoked:
             raise Unauthorized("invalid or expired token", reason="revoked")
         if state is None:
@@ -176,6 +186,21 @@ class AuthService:
         principal = Principal(claims.user_id, claims.jti, claims.expires_at, state.is_adult, state.adult_mode)
         self.calling(principal)
         return principal
+
+    async def _caller_state(self, user_id: int) -> AuthState | None:
+        """The caller's state from PostgreSQL; while PostgreSQL cannot be reached, as this worker
+        last read it (`KnownStates`), so that a signed-in caller's reads degrade as an anonymous
+        caller's do instead of failing."""
+        try:
+            states = await self._states.read((user_id,))
+        except DatabaseUnavailable:
+            known = self._known.recall(user_id)
+            if known is None:
+                raise
+            return known
+        state = states.get(user_id)
+        self._known.remember(user_id, state)
+        return state
 
     @staticmethod
     def calling(principal: Principal | None) -> None:
@@ -195,6 +220,7 @@ class AuthService:
         user = await self._users.update(principal.user_id, changes)
         if user is None:
             raise Unauthorized("invalid or expired token", reason="unknown_user")
+        self._seen(user)
         return user
 
     async def prune_revocations(self) -> int:
@@ -229,6 +255,49 @@ class AuthService:
             await self._cache.load(self._revocations.active, version=version)
         except Exception as exc:  # best effort: the database answers meanwhile
             log.warning("could not reload the revocation cache: %s", exc)
+
+
+KNOWN_STATES_MAX = 10_000  # callers a worker remembers (the least recently seen forgotten first)
+KNOWN_STATE_SECONDS = 300.0  # how old a remembered state may be to stand in for PostgreSQL's
+
+
+class KnownStates:
+    """Each recent caller's auth state as this worker last read it from PostgreSQL, with when.
+
+    Only an outage reads it (`AuthService._caller_state`): a state changes only by a write to
+    PostgreSQL, which the outage stops too, so what a worker read in the last
+    KNOWN_STATE_SECONDS is what PostgreSQL would answer, unless it changed in the moments before
+    the outage. Revoked tokens are still refused (the revocation check is separate), and a caller
+    this worker has not seen lately still gets a 503.
+    """
+
+    def __init__(
+        self,
+        limit: int = KNOWN_STATES_MAX,
+        max_age: float = KNOWN_STATE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._limit = limit
+        self._max_age = max_age
+        self._clock = clock
+        self._states: dict[int, tuple[AuthState, float]] = {}  # in the order last seen
+
+    def remember(self, user_id: int, state: AuthState | None) -> None:
+        """What PostgreSQL answered for `user_id` (None: no such user, forgotten)."""
+        states = self._states
+        states.pop(user_id, None)
+        if state is None:
+            return
+        states[user_id] = (state, self._clock())
+        if len(states) > self._limit:
+            del states[next(iter(states))]
+
+    def recall(self, user_id: int) -> AuthState | None:
+        """The state remembered for `user_id`, if read within the last `max_age` seconds."""
+        known = self._states.get(user_id)
+        if known is None or self._clock() - known[1] > self._max_age:
+            return None
+        return known[0]
 
 
 def _busy() -> Busy:
